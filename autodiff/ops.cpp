@@ -1,0 +1,395 @@
+// The primitive ops' forward and backward kernels, and the slow references kept beside the fast ones.
+// No shape checks here (functions.cpp does them) and no graph: each function reads and writes plain buffers.
+#include "autodiff/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "autodiff/tensor.h"
+
+namespace ks {
+
+// ---- matrix products -------------------------------------------------------------------------
+
+void matmul_forward(double* out, const double* a, const double* b, int64_t N, int64_t K, int64_t M) {
+  MatrixMap(out, N, M).noalias() = ConstMatrixMap(a, N, K) * ConstMatrixMap(b, K, M);
+}
+
+void matmul_backward(double* da, double* db, const double* dout, const double* a, const double* b, int64_t N,
+                     int64_t K, int64_t M) {
+  ConstMatrixMap dout_map(dout, N, M);
+  if (da) MatrixMap(da, N, K).noalias() += dout_map * ConstMatrixMap(b, K, M).transpose();
+  if (db) MatrixMap(db, K, M).noalias() += ConstMatrixMap(a, N, K).transpose() * dout_map;
+}
+
+void linear_forward(double* out, const double* inp, const double* weight, const double* bias, int64_t N, int64_t I,
+                    int64_t O) {
+  MatrixMap out_map(out, N, O);
+  out_map.noalias() = ConstMatrixMap(inp, N, I) * ConstMatrixMap(weight, O, I).transpose();
+  if (bias) out_map.rowwise() += Eigen::Map<const Eigen::RowVectorXd>(bias, O);
+}
+
+void linear_backward(double* dinp, double* dweight, double* dbias, const double* dout, const double* inp,
+                     const double* weight, int64_t N, int64_t I, int64_t O) {
+  ConstMatrixMap dout_map(dout, N, O);
+  if (dinp) MatrixMap(dinp, N, I).noalias() += dout_map * ConstMatrixMap(weight, O, I);
+  if (dweight) MatrixMap(dweight, O, I).noalias() += dout_map.transpose() * ConstMatrixMap(inp, N, I);
+  if (dbias) Eigen::Map<Eigen::RowVectorXd>(dbias, O) += dout_map.colwise().sum();
+}
+
+// ---- elementwise -----------------------------------------------------------------------------
+
+void binary_forward(Binary kind, double* out, const double* a, const double* b, int64_t rows, int64_t period) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < period; ++j) {
+      const int64_t i = r * period + j;
+      switch (kind) {
+        case Binary::add: out[i] = a[i] + b[j]; break;
+        case Binary::sub: out[i] = a[i] - b[j]; break;
+        case Binary::mul: out[i] = a[i] * b[j]; break;
+      }
+    }
+}
+
+void binary_backward(Binary kind, double* da, double* db, const double* dout, const double* a, const double* b,
+                     int64_t rows, int64_t period) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < period; ++j) {
+      const int64_t i = r * period + j;
+      switch (kind) {
+        case Binary::add:
+          if (da) da[i] += dout[i];
+          if (db) db[j] += dout[i];
+          break;
+        case Binary::sub:
+          if (da) da[i] += dout[i];
+          if (db) db[j] -= dout[i];
+          break;
+        case Binary::mul:
+          if (da) da[i] += dout[i] * b[j];
+          if (db) db[j] += dout[i] * a[i];
+          break;
+      }
+    }
+}
+
+void scale_forward(double* out, const double* inp, double factor, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = inp[i] * factor;
+}
+
+void scale_backward(double* dinp, const double* dout, double factor, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * factor;
+}
+
+// ---- reductions ------------------------------------------------------------------------------
+
+void sum_forward(double* out, const double* inp, int64_t n) {
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) total += inp[i];
+  out[0] = total;
+}
+
+void sum_backward(double* dinp, const double* dout, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dinp[i] += dout[0];
+}
+
+void mean_forward(double* out, const double* inp, int64_t n) {
+  sum_forward(out, inp, n);
+  out[0] /= static_cast<double>(n);
+}
+
+void mean_backward(double* dinp, const double* dout, int64_t n) {
+  const double share = dout[0] / static_cast<double>(n);
+  for (int64_t i = 0; i < n; ++i) dinp[i] += share;
+}
+
+// ---- activations -----------------------------------------------------------------------------
+
+double stable_sigmoid(double x) {
+  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+
+double stable_softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+
+void relu_forward(double* out, const double* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = inp[i] > 0.0 ? inp[i] : 0.0;
+}
+
+void relu_backward(double* dinp, const double* dout, const double* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (inp[i] > 0.0) dinp[i] += dout[i];
+}
+
+void tanh_forward(double* out, const double* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(inp[i]);
+}
+
+void tanh_backward(double* dinp, const double* dout, const double* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * (1.0 - out[i] * out[i]);
+}
+
+void sigmoid_forward(double* out, const double* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = stable_sigmoid(inp[i]);
+}
+
+void sigmoid_backward(double* dinp, const double* dout, const double* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * out[i] * (1.0 - out[i]);
+}
+
+void softplus_forward(double* out, const double* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = stable_softplus(inp[i]);
+}
+
+void softplus_backward(double* dinp, const double* dout, const double* inp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * stable_sigmoid(inp[i]);
+}
+
+// ---- convolution -----------------------------------------------------------------------------
+
+// Samples per GEMM: fixed, so results depend neither on the batch size's split across threads nor on the thread count.
+constexpr int64_t kConvChunk = 32;
+
+void im2col(double* columns, const double* image, const Conv2dGeometry& g, int64_t column_count,
+            int64_t column_offset) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width(), k = g.kernel;
+  for (int64_t c = 0; c < g.in_channels; ++c)
+    for (int64_t ki = 0; ki < k; ++ki)
+      for (int64_t kj = 0; kj < k; ++kj) {
+        double* row = columns + ((c * k + ki) * k + kj) * column_count + column_offset;
+        for (int64_t oi = 0; oi < Ho; ++oi) {
+          const int64_t i = oi * g.stride - g.padding + ki;
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const int64_t j = oj * g.stride - g.padding + kj;
+            const bool inside = i >= 0 && i < g.height && j >= 0 && j < g.width;
+            row[oi * Wo + oj] = inside ? image[(c * g.height + i) * g.width + j] : 0.0;
+          }
+        }
+      }
+}
+
+void col2im(double* dimage, const double* columns, const Conv2dGeometry& g, int64_t column_count,
+            int64_t column_offset) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width(), k = g.kernel;
+  for (int64_t c = 0; c < g.in_channels; ++c)
+    for (int64_t ki = 0; ki < k; ++ki)
+      for (int64_t kj = 0; kj < k; ++kj) {
+        const double* row = columns + ((c * k + ki) * k + kj) * column_count + column_offset;
+        for (int64_t oi = 0; oi < Ho; ++oi) {
+          const int64_t i = oi * g.stride - g.padding + ki;
+          if (i < 0 || i >= g.height) continue;
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const int64_t j = oj * g.stride - g.padding + kj;
+            if (j >= 0 && j < g.width) dimage[(c * g.height + i) * g.width + j] += row[oi * Wo + oj];
+          }
+        }
+      }
+}
+
+static int64_t chunk_count(int64_t batch) { return (batch + kConvChunk - 1) / kConvChunk; }
+
+void conv2d_forward(double* out, const double* inp, const double* weight, const double* bias,
+                    const Conv2dGeometry& g) {
+  const int64_t spatial = g.out_height() * g.out_width(), image_size = g.in_channels * g.height * g.width;
+  ConstMatrixMap weight_map(weight, g.out_channels, g.patch_size());
+#pragma omp parallel for schedule(static)
+  for (int64_t chunk = 0; chunk < chunk_count(g.batch); ++chunk) {
+    const int64_t first = chunk * kConvChunk, count = std::min(kConvChunk, g.batch - first);
+    MatrixRowMajor columns(g.patch_size(), count * spatial);
+    for (int64_t s = 0; s < count; ++s) im2col(columns.data(), inp + (first + s) * image_size, g, count * spatial, s * spatial);
+    MatrixRowMajor result = weight_map * columns;  // (O, count * Ho * Wo)
+    for (int64_t s = 0; s < count; ++s)
+      for (int64_t o = 0; o < g.out_channels; ++o) {
+        double* target = out + ((first + s) * g.out_channels + o) * spatial;
+        const double* source = result.data() + o * count * spatial + s * spatial;
+        const double offset = bias ? bias[o] : 0.0;
+        for (int64_t p = 0; p < spatial; ++p) target[p] = source[p] + offset;
+      }
+  }
+}
+
+void conv2d_backward(double* dinp, double* dweight, double* dbias, const double* dout, const double* inp,
+                     const double* weight, const Conv2dGeometry& g) {
+  const int64_t spatial = g.out_height() * g.out_width(), image_size = g.in_channels * g.height * g.width;
+  const int64_t chunks = chunk_count(g.batch);
+  ConstMatrixMap weight_map(weight, g.out_channels, g.patch_size());
+  std::vector<MatrixRowMajor> weight_partials(static_cast<size_t>(dweight ? chunks : 0));
+  std::vector<Eigen::VectorXd> bias_partials(static_cast<size_t>(dbias ? chunks : 0));
+#pragma omp parallel for schedule(static)
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    const int64_t first = chunk * kConvChunk, count = std::min(kConvChunk, g.batch - first);
+    MatrixRowMajor dout_columns(g.out_channels, count * spatial);
+    for (int64_t s = 0; s < count; ++s)
+      for (int64_t o = 0; o < g.out_channels; ++o)
+        std::copy_n(dout + ((first + s) * g.out_channels + o) * spatial, spatial,
+                    dout_columns.data() + o * count * spatial + s * spatial);
+    if (dweight) {
+      MatrixRowMajor columns(g.patch_size(), count * spatial);
+      for (int64_t s = 0; s < count; ++s)
+        im2col(columns.data(), inp + (first + s) * image_size, g, count * spatial, s * spatial);
+      weight_partials[static_cast<size_t>(chunk)].noalias() = dout_columns * columns.transpose();
+    }
+    if (dbias) bias_partials[static_cast<size_t>(chunk)] = dout_columns.rowwise().sum();
+    if (dinp) {
+      MatrixRowMajor dcolumns = weight_map.transpose() * dout_columns;  // (C*k*k, count * Ho * Wo)
+      for (int64_t s = 0; s < count; ++s)
+        col2im(dinp + (first + s) * image_size, dcolumns.data(), g, count * spatial, s * spatial);
+    }
+  }
+  // Reduce in chunk order so the sum does not depend on which thread ran which chunk.
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    if (dweight) MatrixMap(dweight, g.out_channels, g.patch_size()) += weight_partials[static_cast<size_t>(chunk)];
+    if (dbias) VectorMap(dbias, g.out_channels) += bias_partials[static_cast<size_t>(chunk)];
+  }
+}
+
+void conv2d_forward_reference(double* out, const double* inp, const double* weight, const double* bias,
+                              const Conv2dGeometry& g) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width(), k = g.kernel;
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t o = 0; o < g.out_channels; ++o)
+      for (int64_t oi = 0; oi < Ho; ++oi)
+        for (int64_t oj = 0; oj < Wo; ++oj) {
+          double total = bias ? bias[o] : 0.0;
+          for (int64_t c = 0; c < g.in_channels; ++c)
+            for (int64_t ki = 0; ki < k; ++ki)
+              for (int64_t kj = 0; kj < k; ++kj) {
+                const int64_t i = oi * g.stride - g.padding + ki, j = oj * g.stride - g.padding + kj;
+                if (i < 0 || i >= g.height || j < 0 || j >= g.width) continue;
+                total += weight[((o * g.in_channels + c) * k + ki) * k + kj] *
+                         inp[((n * g.in_channels + c) * g.height + i) * g.width + j];
+              }
+          out[((n * g.out_channels + o) * Ho + oi) * Wo + oj] = total;
+        }
+}
+
+void conv2d_backward_reference(double* dinp, double* dweight, double* dbias, const double* dout,
+                               const double* inp, const double* weight, const Conv2dGeometry& g) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width(), k = g.kernel;
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t o = 0; o < g.out_channels; ++o)
+      for (int64_t oi = 0; oi < Ho; ++oi)
+        for (int64_t oj = 0; oj < Wo; ++oj) {
+          const double upstream = dout[((n * g.out_channels + o) * Ho + oi) * Wo + oj];
+          if (dbias) dbias[o] += upstream;
+          for (int64_t c = 0; c < g.in_channels; ++c)
+            for (int64_t ki = 0; ki < k; ++ki)
+              for (int64_t kj = 0; kj < k; ++kj) {
+                const int64_t i = oi * g.stride - g.padding + ki, j = oj * g.stride - g.padding + kj;
+                if (i < 0 || i >= g.height || j < 0 || j >= g.width) continue;
+                const int64_t w = ((o * g.in_channels + c) * k + ki) * k + kj;
+                const int64_t x = ((n * g.in_channels + c) * g.height + i) * g.width + j;
+                if (dweight) dweight[w] += upstream * inp[x];
+                if (dinp) dinp[x] += upstream * weight[w];
+              }
+        }
+}
+
+// ---- pooling ---------------------------------------------------------------------------------
+
+void maxpool2d_forward(double* out, int64_t* argmax, const double* inp, const Pool2dGeometry& g) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width();
+  for (int64_t plane = 0; plane < g.batch * g.channels; ++plane)
+    for (int64_t oi = 0; oi < Ho; ++oi)
+      for (int64_t oj = 0; oj < Wo; ++oj) {
+        int64_t best = -1;
+        for (int64_t ki = 0; ki < g.kernel; ++ki)
+          for (int64_t kj = 0; kj < g.kernel; ++kj) {
+            const int64_t index = (plane * g.height + oi * g.stride + ki) * g.width + oj * g.stride + kj;
+            if (best < 0 || inp[index] > inp[best]) best = index;  // strict: ties keep the first
+          }
+        const int64_t o = (plane * Ho + oi) * Wo + oj;
+        out[o] = inp[best];
+        argmax[o] = best;
+      }
+}
+
+void maxpool2d_backward(double* dinp, const double* dout, const int64_t* argmax, const Pool2dGeometry& g) {
+  const int64_t outputs = g.batch * g.channels * g.out_height() * g.out_width();
+  for (int64_t o = 0; o < outputs; ++o) dinp[argmax[o]] += dout[o];
+}
+
+void avgpool2d_forward(double* out, const double* inp, const Pool2dGeometry& g) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width();
+  const double area = static_cast<double>(g.kernel * g.kernel);
+  for (int64_t plane = 0; plane < g.batch * g.channels; ++plane)
+    for (int64_t oi = 0; oi < Ho; ++oi)
+      for (int64_t oj = 0; oj < Wo; ++oj) {
+        double total = 0.0;
+        for (int64_t ki = 0; ki < g.kernel; ++ki)
+          for (int64_t kj = 0; kj < g.kernel; ++kj)
+            total += inp[(plane * g.height + oi * g.stride + ki) * g.width + oj * g.stride + kj];
+        out[(plane * Ho + oi) * Wo + oj] = total / area;
+      }
+}
+
+void avgpool2d_backward(double* dinp, const double* dout, const Pool2dGeometry& g) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width();
+  const double area = static_cast<double>(g.kernel * g.kernel);
+  for (int64_t plane = 0; plane < g.batch * g.channels; ++plane)
+    for (int64_t oi = 0; oi < Ho; ++oi)
+      for (int64_t oj = 0; oj < Wo; ++oj) {
+        const double share = dout[(plane * Ho + oi) * Wo + oj] / area;
+        for (int64_t ki = 0; ki < g.kernel; ++ki)
+          for (int64_t kj = 0; kj < g.kernel; ++kj)
+            dinp[(plane * g.height + oi * g.stride + ki) * g.width + oj * g.stride + kj] += share;
+      }
+}
+
+// ---- losses ----------------------------------------------------------------------------------
+
+static double signed_label(int label) { return label == 1 ? 1.0 : -1.0; }
+
+double logistic_loss_forward(const double* logits, const int* labels, int64_t N) {
+  double total = 0.0;
+  for (int64_t n = 0; n < N; ++n) total += stable_softplus(-signed_label(labels[n]) * logits[n]);
+  return total / static_cast<double>(N);
+}
+
+void logistic_loss_backward(double* dlogits, double dloss, const double* logits, const int* labels, int64_t N) {
+  for (int64_t n = 0; n < N; ++n) {
+    const double y = signed_label(labels[n]);
+    dlogits[n] += dloss * (-y * stable_sigmoid(-y * logits[n])) / static_cast<double>(N);
+  }
+}
+
+static double log_sum_exp(const double* row, int64_t C) {
+  const double peak = *std::max_element(row, row + C);
+  double total = 0.0;
+  for (int64_t c = 0; c < C; ++c) total += std::exp(row[c] - peak);
+  return peak + std::log(total);
+}
+
+double cross_entropy_forward(const double* logits, const int* labels, int64_t N, int64_t C) {
+  double total = 0.0;
+  for (int64_t n = 0; n < N; ++n) total += log_sum_exp(logits + n * C, C) - logits[n * C + labels[n]];
+  return total / static_cast<double>(N);
+}
+
+void cross_entropy_backward(double* dlogits, double dloss, const double* logits, const int* labels, int64_t N,
+                            int64_t C) {
+  const double share = dloss / static_cast<double>(N);
+  for (int64_t n = 0; n < N; ++n) {
+    const double normaliser = log_sum_exp(logits + n * C, C);
+    for (int64_t c = 0; c < C; ++c) {
+      const double probability = std::exp(logits[n * C + c] - normaliser);
+      dlogits[n * C + c] += share * (probability - (c == labels[n] ? 1.0 : 0.0));
+    }
+  }
+}
+
+double mse_loss_forward(const double* predictions, const double* targets, int64_t N, int64_t C) {
+  double total = 0.0;
+  for (int64_t i = 0; i < N * C; ++i) total += (predictions[i] - targets[i]) * (predictions[i] - targets[i]);
+  return total / static_cast<double>(N * C);
+}
+
+void mse_loss_backward(double* dpredictions, double dloss, const double* predictions, const double* targets,
+                       int64_t N, int64_t C) {
+  const double share = 2.0 * dloss / static_cast<double>(N * C);
+  for (int64_t i = 0; i < N * C; ++i) dpredictions[i] += share * (predictions[i] - targets[i]);
+}
+
+}  // namespace ks

@@ -1,0 +1,99 @@
+// Primitive ops as <op>_forward / <op>_backward pairs on raw float64 buffers (llm.c style), with slow references beside the fast ones.
+// They do not check shapes or record anything: the graph wrappers in functions.h do both. Every backward ADDS into its d-buffers; a null d-pointer is skipped.
+#pragma once
+
+#include <cstdint>
+
+namespace ks {
+
+// ---- matrix products -------------------------------------------------------------------------
+// out = a b
+void matmul_forward(double* out, const double* a, const double* b,  // (N, M), (N, K), (K, M)
+                    int64_t N, int64_t K, int64_t M);
+void matmul_backward(double* da, double* db, const double* dout,     // (N, K), (K, M), (N, M)
+                     const double* a, const double* b, int64_t N, int64_t K, int64_t M);
+
+// out = inp weightᵀ + bias, weight stored (out_features, in_features) as in PyTorch; bias may be null.
+void linear_forward(double* out, const double* inp, const double* weight, const double* bias,  // (N, O), (N, I), (O, I), (O)
+                    int64_t N, int64_t I, int64_t O);
+void linear_backward(double* dinp, double* dweight, double* dbias, const double* dout,  // (N, I), (O, I), (O), (N, O)
+                     const double* inp, const double* weight, int64_t N, int64_t I, int64_t O);
+
+// ---- elementwise with trailing broadcast: a has rows*period values, b has period values ----------
+enum class Binary { add, sub, mul };
+void binary_forward(Binary kind, double* out, const double* a, const double* b,  // (rows*period), (rows*period), (period)
+                    int64_t rows, int64_t period);
+void binary_backward(Binary kind, double* da, double* db, const double* dout,  // (rows*period), (period), (rows*period)
+                     const double* a, const double* b, int64_t rows, int64_t period);
+
+void scale_forward(double* out, const double* inp, double factor, int64_t n);  // (n), (n)
+void scale_backward(double* dinp, const double* dout, double factor, int64_t n);
+
+// ---- reductions ------------------------------------------------------------------------------
+void sum_forward(double* out, const double* inp, int64_t n);  // (1), (n)
+void sum_backward(double* dinp, const double* dout, int64_t n);
+void mean_forward(double* out, const double* inp, int64_t n);  // (1), (n)
+void mean_backward(double* dinp, const double* dout, int64_t n);
+
+// ---- activations (elementwise over n values) -------------------------------------------------
+void relu_forward(double* out, const double* inp, int64_t n);
+void relu_backward(double* dinp, const double* dout, const double* inp, int64_t n);  // derivative 0 at 0, as PyTorch
+void tanh_forward(double* out, const double* inp, int64_t n);
+void tanh_backward(double* dinp, const double* dout, const double* out, int64_t n);
+void sigmoid_forward(double* out, const double* inp, int64_t n);
+void sigmoid_backward(double* dinp, const double* dout, const double* out, int64_t n);
+void softplus_forward(double* out, const double* inp, int64_t n);
+void softplus_backward(double* dinp, const double* dout, const double* inp, int64_t n);
+double stable_sigmoid(double x);
+double stable_softplus(double x);  // log(1 + exp(x)) without overflow
+
+// ---- convolution -----------------------------------------------------------------------------
+struct Conv2dGeometry {
+  int64_t batch, in_channels, height, width;
+  int64_t out_channels, kernel, stride = 1, padding = 0;
+  int64_t out_height() const { return (height + 2 * padding - kernel) / stride + 1; }
+  int64_t out_width() const { return (width + 2 * padding - kernel) / stride + 1; }
+  int64_t patch_size() const { return in_channels * kernel * kernel; }
+};
+// One sample's patches into columns [column_offset, column_offset + Ho*Wo) of a (C*k*k, column_count) matrix.
+void im2col(double* columns, const double* image, const Conv2dGeometry& g,  // (C*k*k, column_count), (C, H, W)
+            int64_t column_count, int64_t column_offset);
+// The adjoint of im2col: adds the columns back into one sample's image gradient.
+void col2im(double* dimage, const double* columns, const Conv2dGeometry& g,  // (C, H, W), (C*k*k, column_count)
+            int64_t column_count, int64_t column_offset);
+// im2col + one GEMM per fixed-size chunk of samples; chunks run in parallel and reduce in chunk order.
+void conv2d_forward(double* out, const double* inp, const double* weight, const double* bias,  // (N, O, Ho, Wo), (N, C, H, W), (O, C, k, k), (O)
+                    const Conv2dGeometry& g);
+void conv2d_backward(double* dinp, double* dweight, double* dbias, const double* dout,  // (N, C, H, W), (O, C, k, k), (O), (N, O, Ho, Wo)
+                     const double* inp, const double* weight, const Conv2dGeometry& g);
+// The slow, obvious direct convolution: the reference the fast version is tested against.
+void conv2d_forward_reference(double* out, const double* inp, const double* weight, const double* bias,
+                              const Conv2dGeometry& g);
+void conv2d_backward_reference(double* dinp, double* dweight, double* dbias, const double* dout,
+                               const double* inp, const double* weight, const Conv2dGeometry& g);
+
+// ---- pooling (no padding) --------------------------------------------------------------------
+struct Pool2dGeometry {
+  int64_t batch, channels, height, width;
+  int64_t kernel, stride;
+  int64_t out_height() const { return (height - kernel) / stride + 1; }
+  int64_t out_width() const { return (width - kernel) / stride + 1; }
+};
+// argmax receives, per output, the flat input index of the window's maximum; ties go to the first in row-major order.
+void maxpool2d_forward(double* out, int64_t* argmax, const double* inp, const Pool2dGeometry& g);  // (N, C, Ho, Wo), (N, C, Ho, Wo), (N, C, H, W)
+void maxpool2d_backward(double* dinp, const double* dout, const int64_t* argmax, const Pool2dGeometry& g);
+void avgpool2d_forward(double* out, const double* inp, const Pool2dGeometry& g);
+void avgpool2d_backward(double* dinp, const double* dout, const Pool2dGeometry& g);
+
+// ---- losses: the mean over the batch of a per-sample loss --------------------------------------
+// Logistic loss on one logit per sample; labels are 0 (negative) or 1 (positive), loss log(1 + exp(-y f)) with y = ±1.
+double logistic_loss_forward(const double* logits, const int* labels, int64_t N);  // (N), (N)
+void logistic_loss_backward(double* dlogits, double dloss, const double* logits, const int* labels, int64_t N);
+// Softmax cross-entropy on C logits per sample, through log-sum-exp.
+double cross_entropy_forward(const double* logits, const int* labels, int64_t N, int64_t C);  // (N, C), (N)
+void cross_entropy_backward(double* dlogits, double dloss, const double* logits, const int* labels, int64_t N, int64_t C);
+// Mean squared error: mean over the batch and the C outputs of (prediction - target)², as PyTorch's MSELoss.
+double mse_loss_forward(const double* predictions, const double* targets, int64_t N, int64_t C);  // (N, C), (N, C)
+void mse_loss_backward(double* dpredictions, double dloss, const double* predictions, const double* targets, int64_t N, int64_t C);
+
+}  // namespace ks

@@ -1,0 +1,61 @@
+// Tensor: a float64 array of up to four dimensions, row-major (NCHW), with RowMajor Eigen maps for arithmetic.
+// It records nothing and holds no gradient: the graph (graph.h) does that.
+#pragma once
+
+#include <Eigen/Dense>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ks {
+
+using Shape = std::vector<int64_t>;
+using MatrixRowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixMap = Eigen::Map<MatrixRowMajor>;
+using ConstMatrixMap = Eigen::Map<const MatrixRowMajor>;
+using VectorMap = Eigen::Map<Eigen::VectorXd>;
+using ConstVectorMap = Eigen::Map<const Eigen::VectorXd>;
+
+// Thrown for any shape that an op cannot accept; the message names the op and the shapes.
+struct ShapeError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+std::string shape_string(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(Shape shape, double fill = 0.0);
+  Tensor(Shape shape, std::vector<double> values);
+
+  const Shape& shape() const { return shape_; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t dim(int axis) const { return shape_.at(static_cast<size_t>(axis)); }
+  int64_t numel() const { return static_cast<int64_t>(values_.size()); }
+  bool empty() const { return values_.empty(); }
+
+  double* data() { return values_.data(); }
+  const double* data() const { return values_.data(); }
+  std::vector<double>& values() { return values_; }
+  const std::vector<double>& values() const { return values_; }
+  double& operator[](int64_t index) { return values_[static_cast<size_t>(index)]; }
+  double operator[](int64_t index) const { return values_[static_cast<size_t>(index)]; }
+
+  // The first axis as rows, everything else as columns.
+  MatrixMap matrix();
+  ConstMatrixMap matrix() const;
+  VectorMap vector() { return VectorMap(values_.data(), numel()); }
+  ConstVectorMap vector() const { return ConstVectorMap(values_.data(), numel()); }
+
+  Tensor reshaped(Shape shape) const;
+  void fill(double value);
+
+ private:
+  Shape shape_;
+  std::vector<double> values_;
+};
+
+}  // namespace ks

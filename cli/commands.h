@@ -1,0 +1,20 @@
+// The subcommands of the kernelscope program: each registers its options on the CLI11 app and returns how to run.
+// No work happens at registration; the chosen command's run() does it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <vector>
+
+namespace ks::cli {
+
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command register_demo(CLI::App& app);
+
+inline std::vector<Command> register_commands(CLI::App& app) { return {register_demo(app)}; }
+
+}  // namespace ks::cli

@@ -1,0 +1,26 @@
+// The kernelscope program: parses the command line with CLI11 and dispatches to one subcommand.
+// Each subcommand's work lives in its own cli/<name>.cpp; this file only wires them up and reports errors.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kernelscope: train neural networks and look at them through their kernels (NTK, after kernel, exact path kernel)."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kernelscope 0.1.0");
+  std::vector<ks::cli::Command> commands = ks::cli::register_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  try {
+    for (const ks::cli::Command& command : commands)
+      if (command.app->parsed()) return command.run();
+  } catch (const std::exception& error) {
+    std::cerr << "kernelscope: error: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,41 @@
+// Helpers shared by the tests: random tensors, relative errors, finite differences, and paths to the shared data.
+// Not a test framework: doctest is; these only keep the test files short.
+#pragma once
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "autodiff/graph.h"
+#include "autodiff/random.h"
+
+namespace ks::test {
+
+inline Tensor random_tensor(const Shape& shape, Rng& rng, double low = -1.0, double high = 1.0) {
+  Tensor t(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.uniform(low, high);
+  return t;
+}
+
+// Norm-wise relative difference ‖a − b‖ / max(‖a‖, ‖b‖); 0 when both are zero.
+inline double relative_error(const Tensor& a, const Tensor& b) {
+  const double scale = std::max(a.vector().norm(), b.vector().norm());
+  return scale == 0.0 ? 0.0 : (a.vector() - b.vector()).norm() / scale;
+}
+
+inline bool bit_equal(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    if (std::memcmp(&a.data()[i], &b.data()[i], sizeof(double)) != 0) return false;
+  return true;
+}
+
+// The shared real data folder (../shared/datasets from the source tree), or empty when absent.
+inline std::filesystem::path shared_datasets() {
+  if (const char* env = std::getenv("KERNELSCOPE_DATA")) return env;
+  std::filesystem::path path = std::filesystem::path(KERNELSCOPE_SOURCE_DIR) / ".." / "shared" / "datasets";
+  return std::filesystem::exists(path) ? std::filesystem::canonical(path) : std::filesystem::path();
+}
+
+}  // namespace ks::test
