@@ -32,7 +32,10 @@ Tensor::Tensor(Shape shape, double fill) : shape_(std::move(shape)) {
   values_.assign(static_cast<size_t>(shape_numel(shape_)), fill);
 }
 
-Tensor::Tensor(Shape shape, std::vector<double> values) : shape_(std::move(shape)), values_(std::move(values)) {
+Tensor::Tensor(Shape shape, const std::vector<double>& values)
+    : Tensor(std::move(shape), AlignedBuffer(values.begin(), values.end())) {}
+
+Tensor::Tensor(Shape shape, AlignedBuffer values) : shape_(std::move(shape)), values_(std::move(values)) {
   check_shape(shape_);
   if (shape_numel(shape_) != numel())
     throw ShapeError("Tensor: shape " + shape_string(shape_) + " needs " + std::to_string(shape_numel(shape_)) +

@@ -4,6 +4,8 @@
 
 #include <Eigen/Dense>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -11,6 +13,28 @@
 namespace ks {
 
 using Shape = std::vector<int64_t>;
+
+// Eigen's vectorised reductions and GEMV start with a scalar prologue up to the first aligned element, so their
+// summation order, and the bits, would follow malloc's addresses. Every tensor therefore starts on a 64-byte boundary.
+template <typename T>
+struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <typename U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(size_t count) {
+    const size_t bytes = ((count * sizeof(T) + 63) / 64) * 64;
+    void* memory = std::aligned_alloc(64, bytes ? bytes : 64);
+    if (!memory) throw std::bad_alloc();
+    return static_cast<T*>(memory);
+  }
+  void deallocate(T* pointer, size_t) { std::free(pointer); }
+  template <typename U>
+  bool operator==(const AlignedAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const AlignedAllocator<U>&) const { return false; }
+};
+using AlignedBuffer = std::vector<double, AlignedAllocator<double>>;
 using MatrixRowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatrixMap = Eigen::Map<MatrixRowMajor>;
 using ConstMatrixMap = Eigen::Map<const MatrixRowMajor>;
@@ -29,7 +53,8 @@ class Tensor {
  public:
   Tensor() = default;
   explicit Tensor(Shape shape, double fill = 0.0);
-  Tensor(Shape shape, std::vector<double> values);
+  Tensor(Shape shape, const std::vector<double>& values);
+  Tensor(Shape shape, AlignedBuffer values);
 
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }
@@ -39,8 +64,8 @@ class Tensor {
 
   double* data() { return values_.data(); }
   const double* data() const { return values_.data(); }
-  std::vector<double>& values() { return values_; }
-  const std::vector<double>& values() const { return values_; }
+  AlignedBuffer& values() { return values_; }
+  const AlignedBuffer& values() const { return values_; }
   double& operator[](int64_t index) { return values_[static_cast<size_t>(index)]; }
   double operator[](int64_t index) const { return values_[static_cast<size_t>(index)]; }
 
@@ -55,7 +80,7 @@ class Tensor {
 
  private:
   Shape shape_;
-  std::vector<double> values_;
+  AlignedBuffer values_;
 };
 
 }  // namespace ks

@@ -14,7 +14,8 @@ struct Command {
 };
 
 Command register_demo(CLI::App& app);
+Command register_train(CLI::App& app);
 
-inline std::vector<Command> register_commands(CLI::App& app) { return {register_demo(app)}; }
+inline std::vector<Command> register_commands(CLI::App& app) { return {register_demo(app), register_train(app)}; }
 
 }  // namespace ks::cli

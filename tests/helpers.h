@@ -2,7 +2,10 @@
 // Not a test framework: doctest is; these only keep the test files short.
 #pragma once
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <string>

@@ -1,0 +1,147 @@
+// `kernelscope train`: loads a task, builds the network from its spec, trains with SGD and writes a run directory.
+// The work is the library's (nn/train.h, nn/run.h); this file maps options to it and reports progress.
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "datasets/npy.h"
+#include "nn/run.h"
+
+namespace ks::cli {
+
+namespace {
+
+struct TrainCommandOptions {
+  std::string data, classes = "all", arch = "mlp:512-512", init = "glorot-uniform", loss;
+  std::string train_images, train_labels, test_images, test_labels;
+  int64_t epochs = 5, batch = 32, train_size = 0, test_size = 0, lr_step_epochs = 0, checkpoint_every = 0, resize = 0;
+  double lr = 0.05, lr_gamma = 0.1, weight_decay = 0.0;
+  uint64_t seed = 0;
+  std::string out;
+  bool overwrite = false, quiet = false;
+};
+
+// Analyses run from anywhere, so the config records the data directory as an absolute path.
+std::string absolute_source(const std::string& source) {
+  const size_t colon = source.find(':');
+  if (colon == std::string::npos || source.compare(0, colon, "toy") == 0 || colon + 1 == source.size()) return source;
+  const std::filesystem::path location(source.substr(colon + 1));
+  if (!std::filesystem::exists(location)) return source;  // the loader will name it in its error
+  return source.substr(0, colon + 1) + std::filesystem::canonical(location).string();
+}
+
+}  // namespace
+
+int run_train(const TrainCommandOptions& o) {
+  RunConfig config;
+  config.source.source = absolute_source(o.data);
+  config.source.train_images = o.train_images;
+  config.source.train_labels = o.train_labels;
+  config.source.test_images = o.test_images;
+  config.source.test_labels = o.test_labels;
+  config.source.resize = o.resize;
+  config.source.seed = o.seed;
+  config.task.classes = parse_classes(o.classes);
+  config.task.train_size = o.train_size;
+  config.task.test_size = o.test_size;
+
+  RunWriter writer(o.out, o.overwrite);  // fails early if --out exists
+  const DataSplit split = load_source(config.source);
+  const Task task = make_task(split, config.task);
+  Shape sample_shape = task.train.inputs.shape();
+  sample_shape.erase(sample_shape.begin());
+  config.model = ModelOptions{o.arch, sample_shape, task.outputs(), parse_init(o.init), o.seed};
+  config.training.epochs = o.epochs;
+  config.training.batch_size = o.batch;
+  config.training.learning_rate = o.lr;
+  config.training.lr_step_epochs = o.lr_step_epochs;
+  config.training.lr_gamma = o.lr_gamma;
+  config.training.weight_decay = o.weight_decay;
+  config.training.loss = o.loss.empty() ? default_loss(task.outputs()) : parse_loss(o.loss);
+  config.training.seed = o.seed;
+  config.training.checkpoint_every = o.checkpoint_every;
+
+  auto model = build_model(config.model);
+  if (!o.quiet)
+    std::cerr << "kernelscope train: " << task.train.size() << " training and " << task.test.size() << " test samples, "
+              << task.class_count << " classes, " << model->parameter_count() << " parameters\n"
+              << model->describe() << "\n";
+  const std::vector<Tensor> theta0 = parameter_values(*model);
+  writer.write_parameters("theta0", *model, theta0);
+
+  std::unique_ptr<Progress> progress;
+  TrainCallbacks callbacks;
+  callbacks.on_step = [&](int64_t step, int64_t total, int64_t epoch, double loss) {
+    if (o.quiet) return;
+    if (!progress) progress = std::make_unique<Progress>("training", total);
+    char note[64];
+    std::snprintf(note, sizeof note, "epoch %lld loss %.4f", static_cast<long long>(epoch + 1), loss);
+    progress->update(step, note);
+  };
+  callbacks.on_epoch = [&](const EpochMetrics& m) {
+    if (o.quiet) return;
+    if (progress) progress->done();
+    std::fprintf(stderr, "epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%%\n", static_cast<long long>(m.epoch),
+                 m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy);
+  };
+  callbacks.on_checkpoint = [&](int64_t step, const std::vector<Tensor>& values) {
+    writer.write_parameters(checkpoint_name(step), *model, values);
+  };
+  const TrainResult result = train(*model, task.train, task.test, config.training, callbacks);
+
+  const auto& dir = writer.directory();
+  writer.write_parameters("thetaT", *model, parameter_values(*model));
+  write_trajectory(dir, result.steps);
+  write_npy(dir / "train_indices.npy", task.train.source_indices);
+  write_npy(dir / "test_indices.npy", task.test.source_indices);
+  nlohmann::json config_json = to_json(config);
+  config_json["data"]["train_files"] = split.train_files;
+  config_json["data"]["test_files"] = split.test_files;
+  config_json["data"]["class_names"] = task.train.class_names;
+  config_json["model"]["parameters"] = nlohmann::json::array();
+  for (const auto& [name, var] : model->parameters()) config_json["model"]["parameters"].push_back({{"name", name}, {"shape", var->value.shape()}});
+  std::ofstream(dir / "config.json") << config_json.dump(2) << "\n";
+  nlohmann::json metrics = nlohmann::json::array();
+  for (const EpochMetrics& m : result.metrics)
+    metrics.push_back({{"epoch", m.epoch}, {"train_loss", m.train_loss}, {"train_accuracy", m.train_accuracy},
+                       {"test_loss", m.test_loss}, {"test_accuracy", m.test_accuracy}});
+  std::ofstream(dir / "metrics.json") << nlohmann::json{{"epochs", metrics}}.dump(2) << "\n";
+  writer.finish();
+  const EpochMetrics& last = result.metrics.back();
+  std::printf("trained %s for %lld steps: test accuracy %.2f%% (train %.2f%%); run written to %s\n", o.arch.c_str(),
+              static_cast<long long>(result.steps.size()), 100 * last.test_accuracy, 100 * last.train_accuracy, o.out.c_str());
+  return 0;
+}
+
+Command register_train(CLI::App& app) {
+  auto o = std::make_shared<TrainCommandOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a network with SGD and write a run directory that every analysis reads");
+  cmd->add_option("--data", o->data, "Data source: mnist:DIR, fashion:DIR (default dir: Debian's), cifar10:DIR, folder:DIR, toy:moons|spirals")->required();
+  cmd->add_option("--classes", o->classes, "Classes to use: a pair like 3,8 (first = negative), a list, or all")->capture_default_str();
+  cmd->add_option("--arch", o->arch, "Architecture: mlp:H1-H2[/tanh|/softplus], vgg:W, conv:32,32,M,64,64,M")->capture_default_str();
+  cmd->add_option("--init", o->init, "Initialisation: glorot-uniform, he-normal, ntk")->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "Epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Mini-batch size (>= training size: full-batch gradient descent)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr-step-epochs", o->lr_step_epochs, "Step schedule: multiply the learning rate by --lr-gamma every N epochs (0: constant)")->capture_default_str();
+  cmd->add_option("--lr-gamma", o->lr_gamma, "Step schedule factor")->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay, "L2 weight decay λ: θ ← θ − η(∇L + λθ)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--loss", o->loss, "Loss: logistic (default for 2 classes), cross-entropy (default for more), mse");
+  cmd->add_option("--seed", o->seed, "Seed for initialisation and shuffling")->capture_default_str();
+  cmd->add_option("--train-size", o->train_size, "Balanced training subset size (0: all samples of the classes)")->capture_default_str();
+  cmd->add_option("--test-size", o->test_size, "Balanced test subset size (0: all)")->capture_default_str();
+  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Save θ every K steps so replay can start nearby (0: only θ_0 and θ_T)")->capture_default_str();
+  cmd->add_option("--resize", o->resize, "folder: resize every image to R x R")->capture_default_str();
+  cmd->add_option("--train-images", o->train_images, "IDX training images file (overrides the name found in DIR)");
+  cmd->add_option("--train-labels", o->train_labels, "IDX training labels file");
+  cmd->add_option("--test-images", o->test_images, "IDX test images file");
+  cmd->add_option("--test-labels", o->test_labels, "IDX test labels file");
+  cmd->add_option("--out", o->out, "Run directory to create")->required();
+  cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");
+  cmd->add_flag("--quiet", o->quiet, "No progress output");
+  return {cmd, [o] { return run_train(*o); }};
+}
+
+}  // namespace ks::cli

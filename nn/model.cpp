@@ -1,0 +1,166 @@
+// Spec parsing, layer assembly and seeded initialisation (Glorot-uniform, He-normal, NTK parameterisation).
+// Initial values come from ks::Rng in state_dict order, so a seed gives the same θ_0 on every machine.
+#include "nn/model.h"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "autodiff/random.h"
+
+namespace ks {
+
+InitKind parse_init(const std::string& name) {
+  if (name == "glorot" || name == "glorot-uniform") return InitKind::glorot_uniform;
+  if (name == "he" || name == "he-normal") return InitKind::he_normal;
+  if (name == "ntk") return InitKind::ntk;
+  throw std::invalid_argument("unknown initialisation '" + name + "' (use glorot-uniform, he-normal or ntk)");
+}
+
+std::string init_name(InitKind kind) {
+  switch (kind) {
+    case InitKind::glorot_uniform: return "glorot-uniform";
+    case InitKind::he_normal: return "he-normal";
+    case InitKind::ntk: return "ntk";
+  }
+  return "?";
+}
+
+namespace {
+
+[[noreturn]] void bad_spec(const std::string& spec, const std::string& why) {
+  throw std::invalid_argument("architecture '" + spec + "': " + why +
+                              " (examples: mlp:512-512, mlp:256/tanh, vgg:16, conv:32,32,M,64,64,M)");
+}
+
+int64_t parse_width(const std::string& spec, const std::string& token) {
+  size_t used = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(token, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != token.size() || value < 1 || value > 100000) bad_spec(spec, "'" + token + "' is not a width");
+  return value;
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, separator)) parts.push_back(part);
+  return parts;
+}
+
+void initialise(const Sequential& model, InitKind init, uint64_t seed) {
+  Rng rng(seed);
+  for (const auto& layer : model.layers()) {
+    Var weight;
+    int64_t fan_in = 0, fan_out = 0;
+    if (auto* dense = dynamic_cast<Dense*>(layer.get())) {
+      weight = dense->weight;
+      fan_in = dense->options().in_features;
+      fan_out = dense->options().out_features;
+    } else if (auto* conv = dynamic_cast<Conv2d*>(layer.get())) {
+      weight = conv->weight;
+      const int64_t area = conv->options().kernel * conv->options().kernel;
+      fan_in = conv->options().in_channels * area;
+      fan_out = conv->options().out_channels * area;
+    } else {
+      continue;
+    }
+    Tensor& w = weight->value;
+    const double glorot_limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
+    const double he_std = std::sqrt(2.0 / static_cast<double>(fan_in));
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      switch (init) {
+        case InitKind::glorot_uniform: w[i] = rng.uniform(-glorot_limit, glorot_limit); break;
+        case InitKind::he_normal: w[i] = he_std * rng.normal(); break;
+        case InitKind::ntk: w[i] = rng.normal(); break;
+      }
+    }
+  }  // biases stay zero
+}
+
+}  // namespace
+
+std::unique_ptr<Sequential> build_model(const ModelOptions& options) {
+  const std::string& spec = options.spec;
+  const size_t colon = spec.find(':');
+  if (colon == std::string::npos) bad_spec(spec, "missing ':'");
+  const std::string family = spec.substr(0, colon);
+  std::string body = spec.substr(colon + 1);
+  ActivationKind activation = ActivationKind::relu;
+  if (const size_t slash = body.find('/'); slash != std::string::npos) {
+    const std::string name = body.substr(slash + 1);
+    if (name == "relu") activation = ActivationKind::relu;
+    else if (name == "tanh") activation = ActivationKind::tanh;
+    else if (name == "softplus") activation = ActivationKind::softplus;
+    else bad_spec(spec, "unknown activation '" + name + "' (relu, tanh or softplus)");
+    body = body.substr(0, slash);
+  }
+  if (options.outputs < 1) bad_spec(spec, "needs at least one output");
+  const bool ntk = options.init == InitKind::ntk;
+  auto multiplier = [ntk](int64_t fan_in) { return ntk ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 1.0; };
+
+  auto model = std::make_unique<Sequential>();
+  int64_t features = shape_numel(options.sample_shape);
+  if (family == "mlp") {
+    model->add(std::make_unique<Flatten>());
+    for (const std::string& token : body.empty() ? std::vector<std::string>{} : split(body, '-')) {
+      const int64_t width = parse_width(spec, token);
+      model->add(std::make_unique<Dense>(DenseOptions{features, width, true, multiplier(features)}));
+      model->add(std::make_unique<Activation>(activation));
+      features = width;
+    }
+  } else if (family == "vgg" || family == "conv") {
+    if (family == "vgg") {
+      const int64_t w = parse_width(spec, body);
+      body = std::to_string(w) + "," + std::to_string(w) + ",M," + std::to_string(2 * w) + "," + std::to_string(2 * w) + ",M";
+    }
+    if (options.sample_shape.size() != 3) bad_spec(spec, "convolutional nets need image inputs (C, H, W), got " + shape_string(options.sample_shape));
+    int64_t channels = options.sample_shape[0], height = options.sample_shape[1], width = options.sample_shape[2];
+    for (const std::string& token : split(body, ',')) {
+      if (token == "M") {
+        if (height < 2 || width < 2) bad_spec(spec, "a max-pool would shrink the image below 1x1");
+        model->add(std::make_unique<MaxPool2d>(PoolOptions{2, 2}));
+        height /= 2;
+        width /= 2;
+      } else {
+        const int64_t out = parse_width(spec, token);
+        model->add(std::make_unique<Conv2d>(Conv2dLayerOptions{channels, out, 3, 1, 1, true, multiplier(channels * 9)}));
+        model->add(std::make_unique<Activation>(activation));
+        channels = out;
+      }
+    }
+    model->add(std::make_unique<Flatten>());
+    features = channels * height * width;
+  } else {
+    bad_spec(spec, "unknown family '" + family + "'");
+  }
+  model->add(std::make_unique<Dense>(DenseOptions{features, options.outputs, true, multiplier(features)}));
+  initialise(*model, options.init, options.seed);
+  return model;
+}
+
+std::vector<Tensor> parameter_values(const Sequential& model) {
+  std::vector<Tensor> values;
+  for (auto& named : model.parameters()) values.push_back(named.second->value);
+  return values;
+}
+
+void set_parameter_values(const Sequential& model, const std::vector<Tensor>& values) {
+  const auto named = model.parameters();
+  if (named.size() != values.size())
+    throw ShapeError("set_parameter_values: model has " + std::to_string(named.size()) + " parameters, got " +
+                     std::to_string(values.size()));
+  for (size_t i = 0; i < named.size(); ++i) {
+    if (named[i].second->value.shape() != values[i].shape())
+      throw ShapeError("set_parameter_values: " + named[i].first + " is " + shape_string(named[i].second->value.shape()) +
+                       ", got " + shape_string(values[i].shape()));
+    named[i].second->value = values[i];
+  }
+}
+
+}  // namespace ks

@@ -1,0 +1,31 @@
+// Architectures from a one-line spec (mlp:512-512, vgg:16, conv:32,32,M,64,64,M, with /tanh or /softplus) and their initialisation.
+// It builds exactly the PyTorch nn.Sequential named in the README, so parameter names match its state_dict; it does not train.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "nn/layers.h"
+
+namespace ks {
+
+enum class InitKind { glorot_uniform, he_normal, ntk };
+InitKind parse_init(const std::string& name);
+std::string init_name(InitKind kind);
+
+struct ModelOptions {
+  std::string spec = "mlp:512-512";
+  Shape sample_shape;  // one input without the batch axis: (C, H, W) for images, (D) for vectors
+  int64_t outputs = 1;
+  InitKind init = InitKind::glorot_uniform;
+  uint64_t seed = 0;
+};
+
+// Throws std::invalid_argument naming the spec and what is wrong with it.
+std::unique_ptr<Sequential> build_model(const ModelOptions& options);
+
+// Parameter values in state_dict order, for checkpoints and replay.
+std::vector<Tensor> parameter_values(const Sequential& model);
+void set_parameter_values(const Sequential& model, const std::vector<Tensor>& values);
+
+}  // namespace ks

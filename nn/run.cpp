@@ -1,0 +1,215 @@
+// Run directory layout, JSON config round trip, atomic writing and loading with completeness checks.
+// The layout is documented in the README ("Run directories"); keep the two in step.
+#include "nn/run.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <stdexcept>
+
+#include "datasets/npy.h"
+
+namespace ks {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json to_json(const RunConfig& c) {
+  return json{
+      {"format", "kernelscope-run-1"},
+      {"data",
+       {{"source", c.source.source},
+        {"train_images", c.source.train_images.string()},
+        {"train_labels", c.source.train_labels.string()},
+        {"test_images", c.source.test_images.string()},
+        {"test_labels", c.source.test_labels.string()},
+        {"resize", c.source.resize},
+        {"toy_points", c.source.toy_points},
+        {"toy_seed", c.source.seed},
+        {"classes", c.task.classes},
+        {"train_size", c.task.train_size},
+        {"test_size", c.task.test_size}}},
+      {"model",
+       {{"spec", c.model.spec},
+        {"sample_shape", c.model.sample_shape},
+        {"outputs", c.model.outputs},
+        {"init", init_name(c.model.init)},
+        {"seed", c.model.seed}}},
+      {"training",
+       {{"epochs", c.training.epochs},
+        {"batch_size", c.training.batch_size},
+        {"learning_rate", c.training.learning_rate},
+        {"lr_step_epochs", c.training.lr_step_epochs},
+        {"lr_gamma", c.training.lr_gamma},
+        {"weight_decay", c.training.weight_decay},
+        {"loss", loss_name(c.training.loss)},
+        {"seed", c.training.seed},
+        {"checkpoint_every", c.training.checkpoint_every}}},
+  };
+}
+
+RunConfig run_config_from_json(const json& j) {
+  RunConfig c;
+  const json &data = j.at("data"), &model = j.at("model"), &training = j.at("training");
+  c.source.source = data.at("source");
+  c.source.train_images = data.value("train_images", "");
+  c.source.train_labels = data.value("train_labels", "");
+  c.source.test_images = data.value("test_images", "");
+  c.source.test_labels = data.value("test_labels", "");
+  c.source.resize = data.value("resize", 0);
+  c.source.toy_points = data.value("toy_points", 400);
+  c.source.seed = data.value("toy_seed", uint64_t{0});
+  c.task.classes = data.at("classes").get<std::vector<int>>();
+  c.task.train_size = data.at("train_size");
+  c.task.test_size = data.at("test_size");
+  c.model.spec = model.at("spec");
+  c.model.sample_shape = model.at("sample_shape").get<Shape>();
+  c.model.outputs = model.at("outputs");
+  c.model.init = parse_init(model.at("init"));
+  c.model.seed = model.at("seed");
+  c.training.epochs = training.at("epochs");
+  c.training.batch_size = training.at("batch_size");
+  c.training.learning_rate = training.at("learning_rate");
+  c.training.lr_step_epochs = training.at("lr_step_epochs");
+  c.training.lr_gamma = training.at("lr_gamma");
+  c.training.weight_decay = training.at("weight_decay");
+  c.training.loss = parse_loss(training.at("loss"));
+  c.training.seed = training.at("seed");
+  c.training.checkpoint_every = training.at("checkpoint_every");
+  return c;
+}
+
+RunWriter::RunWriter(fs::path final_directory, bool overwrite) : final_(std::move(final_directory)) {
+  if (final_.filename().empty()) final_ = final_.parent_path();
+  if (fs::exists(final_) && !overwrite)
+    throw std::runtime_error(final_.string() + " already exists; choose another --out or pass --overwrite");
+  partial_ = final_;
+  partial_ += ".partial-" + std::to_string(getpid());
+  fs::remove_all(partial_);
+  fs::create_directories(partial_);
+}
+
+RunWriter::~RunWriter() {
+  if (!finished_) {
+    std::error_code ignored;
+    fs::remove_all(partial_, ignored);
+  }
+}
+
+void RunWriter::write_parameters(const std::string& subdirectory, const Sequential& model, const std::vector<Tensor>& values) const {
+  const fs::path dir = partial_ / subdirectory;
+  fs::create_directories(dir);
+  const auto named = model.parameters();
+  for (size_t i = 0; i < named.size(); ++i) write_npy(dir / (named[i].first + ".npy"), values[i]);
+}
+
+void RunWriter::finish() {
+  if (fs::exists(final_)) fs::remove_all(final_);
+  fs::rename(partial_, final_);
+  finished_ = true;
+}
+
+void write_trajectory(const fs::path& run_directory, const std::vector<StepRecord>& steps) {
+  const fs::path dir = run_directory / "trajectory";
+  fs::create_directories(dir);
+  std::vector<double> rates, losses;
+  std::vector<int64_t> offsets{0}, positions;
+  for (const StepRecord& s : steps) {
+    rates.push_back(s.learning_rate);
+    losses.push_back(s.loss);
+    positions.insert(positions.end(), s.batch.begin(), s.batch.end());
+    offsets.push_back(static_cast<int64_t>(positions.size()));
+  }
+  write_npy(dir / "learning_rates.npy", rates);
+  write_npy(dir / "losses.npy", losses);
+  write_npy(dir / "batch_offsets.npy", offsets);
+  write_npy(dir / "batch_positions.npy", positions);
+}
+
+std::vector<StepRecord> read_trajectory(const fs::path& run_directory) {
+  const fs::path dir = run_directory / "trajectory";
+  const Tensor rates = read_npy(dir / "learning_rates.npy"), losses = read_npy(dir / "losses.npy");
+  const std::vector<int64_t> offsets = read_npy_int64(dir / "batch_offsets.npy"), positions = read_npy_int64(dir / "batch_positions.npy");
+  const auto count = static_cast<size_t>(rates.numel());
+  if (losses.numel() != rates.numel() || offsets.size() != count + 1 || offsets.back() != static_cast<int64_t>(positions.size()))
+    throw std::runtime_error(dir.string() + ": trajectory arrays disagree in length (incomplete run directory?)");
+  std::vector<StepRecord> steps(count);
+  for (size_t s = 0; s < count; ++s) {
+    steps[s].learning_rate = rates[static_cast<int64_t>(s)];
+    steps[s].loss = losses[static_cast<int64_t>(s)];
+    steps[s].batch.assign(positions.begin() + offsets[s], positions.begin() + offsets[s + 1]);
+  }
+  return steps;
+}
+
+static std::vector<Tensor> read_parameters(const fs::path& dir, const std::vector<NamedParameter>& named) {
+  std::vector<Tensor> values;
+  for (const auto& [name, var] : named) {
+    Tensor value = read_npy(dir / (name + ".npy"));
+    if (value.shape() != var->value.shape())
+      throw std::runtime_error((dir / (name + ".npy")).string() + ": shape " + shape_string(value.shape()) + " but the architecture needs " +
+                               shape_string(var->value.shape()));
+    values.push_back(std::move(value));
+  }
+  return values;
+}
+
+Run load_run(const fs::path& directory) {
+  if (!fs::is_directory(directory)) throw std::runtime_error(directory.string() + ": no such run directory (run `kernelscope train --out DIR` first)");
+  for (const char* required : {"config.json", "metrics.json", "train_indices.npy", "test_indices.npy", "theta0", "thetaT", "trajectory"})
+    if (!fs::exists(directory / required))
+      throw std::runtime_error(directory.string() + ": incomplete run directory, " + required + " is missing");
+  Run run;
+  run.directory = directory;
+  std::ifstream config_file(directory / "config.json");
+  run.config = run_config_from_json(json::parse(config_file));
+  const DataSplit split = load_source(run.config.source);
+  run.task = make_task(split, run.config.task);
+  const std::vector<int64_t> train_indices = read_npy_int64(directory / "train_indices.npy");
+  const std::vector<int64_t> test_indices = read_npy_int64(directory / "test_indices.npy");
+  if (train_indices != run.task.train.source_indices || test_indices != run.task.test.source_indices)
+    throw std::runtime_error(directory.string() + ": the data at " + run.config.source.source +
+                             " no longer gives the samples recorded in train_indices.npy / test_indices.npy");
+  run.model = build_model(run.config.model);
+  for (const auto& named : run.model->parameters()) run.parameter_names.push_back(named.first);
+  run.theta0 = read_parameters(directory / "theta0", run.model->parameters());
+  run.thetaT = read_parameters(directory / "thetaT", run.model->parameters());
+  run.steps = read_trajectory(directory);
+  if (fs::exists(directory / "checkpoints"))
+    for (const auto& entry : fs::directory_iterator(directory / "checkpoints")) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("step_", 0) == 0) run.checkpoint_steps.push_back(std::stoll(name.substr(5)));
+    }
+  std::sort(run.checkpoint_steps.begin(), run.checkpoint_steps.end());
+  set_parameter_values(*run.model, run.theta0);
+  return run;
+}
+
+std::string checkpoint_name(int64_t step) {
+  char name[48];
+  std::snprintf(name, sizeof name, "checkpoints/step_%08lld", static_cast<long long>(step));
+  return name;
+}
+
+std::vector<Tensor> Run::read_checkpoint(int64_t step) const {
+  return read_parameters(directory / checkpoint_name(step), model->parameters());
+}
+
+std::vector<Tensor> Run::parameters_at(int64_t step) const {
+  const auto total = static_cast<int64_t>(steps.size());
+  if (step < 0 || step > total)
+    throw std::out_of_range("step " + std::to_string(step) + " is outside this run's 0.." + std::to_string(total));
+  if (step == 0) return theta0;
+  if (step == total) return thetaT;
+  int64_t start = 0;
+  for (int64_t c : checkpoint_steps)
+    if (c <= step) start = c;
+  set_parameter_values(*model, start == 0 ? theta0 : read_checkpoint(start));
+  replay(*model, task.train, steps, start, step, config.training.weight_decay, config.training.loss);
+  std::vector<Tensor> values = parameter_values(*model);
+  set_parameter_values(*model, theta0);
+  return values;
+}
+
+}  // namespace ks

@@ -1,0 +1,174 @@
+// SGD, replay and evaluation. Bit-reproducibility comes from doing every step through one function (sgd_step),
+// from the seeded shuffle, and from ops whose parallel parts write disjoint outputs and reduce in a fixed order.
+#include "nn/train.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "autodiff/random.h"
+#include "nn/model.h"
+
+namespace ks {
+
+LossKind parse_loss(const std::string& name) {
+  if (name == "logistic") return LossKind::logistic;
+  if (name == "cross-entropy" || name == "cross_entropy") return LossKind::cross_entropy;
+  if (name == "mse") return LossKind::mse;
+  throw std::invalid_argument("unknown loss '" + name + "' (use logistic, cross-entropy or mse)");
+}
+
+std::string loss_name(LossKind kind) {
+  switch (kind) {
+    case LossKind::logistic: return "logistic";
+    case LossKind::cross_entropy: return "cross-entropy";
+    case LossKind::mse: return "mse";
+  }
+  return "?";
+}
+
+LossKind default_loss(int64_t outputs) { return outputs == 1 ? LossKind::logistic : LossKind::cross_entropy; }
+
+Tensor gather_inputs(const Dataset& data, const std::vector<int64_t>& positions) {
+  Shape shape = data.inputs.shape();
+  const int64_t row = data.size() ? data.inputs.numel() / data.size() : 0;
+  shape[0] = static_cast<int64_t>(positions.size());
+  Tensor out(shape);
+  for (size_t k = 0; k < positions.size(); ++k)
+    std::copy_n(data.inputs.data() + positions[k] * row, row, out.data() + static_cast<int64_t>(k) * row);
+  return out;
+}
+
+std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& positions) {
+  std::vector<int> labels;
+  for (int64_t p : positions) labels.push_back(data.labels[static_cast<size_t>(p)]);
+  return labels;
+}
+
+// MSE targets: ±1 for a single output, one-hot for several.
+static Tensor mse_targets(const std::vector<int>& labels, int64_t outputs) {
+  Tensor targets({static_cast<int64_t>(labels.size()), outputs});
+  for (size_t n = 0; n < labels.size(); ++n) {
+    if (outputs == 1) targets[static_cast<int64_t>(n)] = labels[n] == 1 ? 1.0 : -1.0;
+    else targets[static_cast<int64_t>(n) * outputs + labels[n]] = 1.0;
+  }
+  return targets;
+}
+
+Var batch_loss(const Sequential& model, const Tensor& inputs, const std::vector<int>& labels, LossKind loss) {
+  return loss_of_outputs(model.forward(constant(inputs)), labels, loss);
+}
+
+Var loss_of_outputs(const Var& outputs, const std::vector<int>& labels, LossKind loss) {
+  const int64_t count = outputs->value.dim(1);
+  switch (loss) {
+    case LossKind::logistic:
+      if (count != 1) throw std::invalid_argument("logistic loss needs one output, the model has " + std::to_string(count));
+      return logistic_loss(outputs, labels);
+    case LossKind::cross_entropy: return cross_entropy(outputs, labels);
+    case LossKind::mse: return mse_loss(outputs, mse_targets(labels, count));
+  }
+  throw std::logic_error("loss_of_outputs: unknown loss");
+}
+
+double sgd_step(const Sequential& model, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
+                double weight_decay, LossKind loss, int64_t step) {
+  const std::vector<Var> parameters = model.parameter_vars();
+  zero_grad(parameters);
+  Var value = batch_loss(model, gather_inputs(data, batch), gather_labels(data, batch), loss);
+  const double loss_value = value->value[0];
+  if (!std::isfinite(loss_value))
+    throw std::runtime_error("training diverged: the loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
+                             " (try a smaller --lr)");
+  backward(value);
+  for (const Var& p : parameters) {
+    double* theta = p->value.data();
+    const double* gradient = p->grad.data();
+    for (int64_t i = 0; i < p->value.numel(); ++i) theta[i] = theta[i] - learning_rate * (gradient[i] + weight_decay * theta[i]);
+    if (!std::isfinite(p->value.vector().sum()))
+      throw std::runtime_error("training diverged: a parameter became NaN or infinite at step " + std::to_string(step) + " (try a smaller --lr)");
+  }
+  return loss_value;
+}
+
+Evaluation evaluate(const Sequential& model, const Dataset& data, LossKind loss) {
+  constexpr int64_t chunk = 256;  // fixed, so results do not depend on the set's size
+  Evaluation result;
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  for (int64_t first = 0; first < data.size(); first += chunk) {
+    std::vector<int64_t> positions;
+    for (int64_t n = first; n < std::min(first + chunk, data.size()); ++n) positions.push_back(n);
+    const std::vector<int> labels = gather_labels(data, positions);
+    Var outputs = model.forward(constant(gather_inputs(data, positions)));
+    const int64_t count = outputs->value.dim(1);
+    if (result.outputs.empty()) result.outputs = Tensor({data.size(), count});
+    std::copy_n(outputs->value.data(), outputs->value.numel(), result.outputs.data() + first * count);
+    Var loss_value = loss_of_outputs(outputs, labels, loss);
+    loss_sum += loss_value->value[0] * static_cast<double>(positions.size());
+    for (size_t k = 0; k < positions.size(); ++k) {
+      const double* row = outputs->value.data() + static_cast<int64_t>(k) * count;
+      const int predicted = count == 1 ? (row[0] > 0.0 ? 1 : 0) : static_cast<int>(std::max_element(row, row + count) - row);
+      correct += predicted == labels[k];
+    }
+  }
+  result.loss = loss_sum / static_cast<double>(data.size());
+  result.accuracy = static_cast<double>(correct) / static_cast<double>(data.size());
+  return result;
+}
+
+TrainResult train(const Sequential& model, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
+                  const TrainCallbacks& callbacks) {
+  if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0.0))
+    throw std::invalid_argument("train: epochs, batch size and learning rate must be positive");
+  const int64_t N = train_set.size();
+  if (N == 0) throw std::invalid_argument("train: the training set is empty");
+  const int64_t batch_size = std::min(options.batch_size, N);
+  const int64_t steps_per_epoch = (N + batch_size - 1) / batch_size;
+  const int64_t total_steps = steps_per_epoch * options.epochs;
+  Rng shuffler(options.seed ^ 0x5EEDF00DULL);
+  TrainResult result;
+  int64_t step = 0;
+  for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+    double learning_rate = options.learning_rate;
+    if (options.lr_step_epochs > 0) learning_rate *= std::pow(options.lr_gamma, static_cast<double>(epoch / options.lr_step_epochs));
+    // Full-batch gradient descent keeps the natural order; mini-batches are reshuffled every epoch.
+    const std::vector<int64_t> order = batch_size == N ? shuffler.permutation(0) : shuffler.permutation(N);
+    for (int64_t first = 0; first < N; first += batch_size, ++step) {
+      StepRecord record;
+      record.learning_rate = learning_rate;
+      for (int64_t k = first; k < std::min(first + batch_size, N); ++k)
+        record.batch.push_back(batch_size == N ? k : order[static_cast<size_t>(k)]);
+      if (options.checkpoint_every > 0 && step > 0 && step % options.checkpoint_every == 0 && callbacks.on_checkpoint)
+        callbacks.on_checkpoint(step, parameter_values(model));
+      record.loss = sgd_step(model, train_set, record.batch, learning_rate, options.weight_decay, options.loss, step);
+      if (callbacks.on_step) callbacks.on_step(step + 1, total_steps, epoch, record.loss);
+      result.steps.push_back(std::move(record));
+    }
+    EpochMetrics metrics;
+    metrics.epoch = epoch + 1;
+    const Evaluation on_train = evaluate(model, train_set, options.loss);
+    metrics.train_loss = on_train.loss;
+    metrics.train_accuracy = on_train.accuracy;
+    if (test_set.size() > 0) {
+      const Evaluation on_test = evaluate(model, test_set, options.loss);
+      metrics.test_loss = on_test.loss;
+      metrics.test_accuracy = on_test.accuracy;
+    }
+    if (callbacks.on_epoch) callbacks.on_epoch(metrics);
+    result.metrics.push_back(metrics);
+  }
+  return result;
+}
+
+void replay(const Sequential& model, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
+            int64_t last_step, double weight_decay, LossKind loss) {
+  if (first_step < 0 || last_step > static_cast<int64_t>(steps.size()) || first_step > last_step)
+    throw std::out_of_range("replay: steps [" + std::to_string(first_step) + ", " + std::to_string(last_step) +
+                            ") outside the recorded " + std::to_string(steps.size()));
+  for (int64_t s = first_step; s < last_step; ++s) {
+    const StepRecord& record = steps[static_cast<size_t>(s)];
+    sgd_step(model, train_set, record.batch, record.learning_rate, weight_decay, loss, s);
+  }
+}
+
+}  // namespace ks

@@ -1,0 +1,79 @@
+// SGD training with every step recorded (learning rate, batch, loss), bit-exact replay of a recorded trajectory, and evaluation.
+// It does not write files (run.h does) and never threads across samples in a way that changes bits: results do not depend on OMP_NUM_THREADS.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.h"
+#include "nn/layers.h"
+
+namespace ks {
+
+enum class LossKind { logistic, cross_entropy, mse };
+LossKind parse_loss(const std::string& name);
+std::string loss_name(LossKind kind);
+// Logistic for one output, cross-entropy for several.
+LossKind default_loss(int64_t outputs);
+
+struct TrainOptions {
+  int64_t epochs = 1;
+  int64_t batch_size = 32;          // >= the training set size means full-batch gradient descent
+  double learning_rate = 0.05;
+  int64_t lr_step_epochs = 0;       // step schedule: multiply by lr_gamma every this many epochs (0 = constant)
+  double lr_gamma = 0.1;
+  double weight_decay = 0.0;        // θ ← θ − η (∇L + λ θ)
+  LossKind loss = LossKind::logistic;
+  uint64_t seed = 0;                // the shuffling seed
+  int64_t checkpoint_every = 0;     // 0 = no intermediate checkpoints
+};
+
+struct StepRecord {
+  double learning_rate = 0.0;
+  std::vector<int64_t> batch;  // positions in the training set
+  double loss = 0.0;           // the batch loss before the step
+};
+
+struct EpochMetrics {
+  int64_t epoch = 0;
+  double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
+};
+
+struct Evaluation {
+  double loss = 0, accuracy = 0;
+  Tensor outputs;  // (N, outputs)
+};
+
+// The mean loss of the model on inputs with labels (the graph is kept, so backward can follow).
+Var batch_loss(const Sequential& model, const Tensor& inputs, const std::vector<int>& labels, LossKind loss);
+Var loss_of_outputs(const Var& outputs, const std::vector<int>& labels, LossKind loss);  // outputs (N, outputs)
+Tensor gather_inputs(const Dataset& data, const std::vector<int64_t>& positions);
+std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& positions);
+
+// One SGD step on the batch; returns the batch loss. Training and replay both call exactly this.
+// Throws std::runtime_error naming the step when the loss or a gradient is NaN or infinite.
+double sgd_step(const Sequential& model, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
+                double weight_decay, LossKind loss, int64_t step);
+
+Evaluation evaluate(const Sequential& model, const Dataset& data, LossKind loss);
+
+struct TrainCallbacks {
+  std::function<void(int64_t step, int64_t total_steps, int64_t epoch, double loss)> on_step;
+  std::function<void(const EpochMetrics&)> on_epoch;
+  std::function<void(int64_t step, const std::vector<Tensor>& parameters)> on_checkpoint;  // θ_step, before that step
+};
+
+struct TrainResult {
+  std::vector<StepRecord> steps;
+  std::vector<EpochMetrics> metrics;
+};
+
+TrainResult train(const Sequential& model, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
+                  const TrainCallbacks& callbacks = {});
+
+// Replays steps [first_step, last_step) of a recorded trajectory from the model's current parameters.
+void replay(const Sequential& model, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
+            int64_t last_step, double weight_decay, LossKind loss);
+
+}  // namespace ks

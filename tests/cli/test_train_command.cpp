@@ -1,0 +1,75 @@
+// `kernelscope train` end to end through the real program: a run directory that loads back and replays, and bad input.
+// It runs the built binary, so it tests option parsing and exit codes as a user meets them.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "nn/run.h"
+#include "tests/helpers.h"
+
+namespace ks {
+
+namespace fs = std::filesystem;
+
+struct CommandResult {
+  int exit_code;
+  std::string output;
+};
+
+static CommandResult run_cli(const std::string& arguments) {
+  const fs::path log = fs::temp_directory_path() / ("kernelscope-cli-" + std::to_string(getpid()) + ".log");
+  const std::string command = std::string(KERNELSCOPE_CLI_PATH) + " " + arguments + " > " + log.string() + " 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  return {WEXITSTATUS(status), text.str()};
+}
+
+TEST_CASE("kernelscope train writes a complete run directory that loads back and replays bit-exactly") {
+  const fs::path out = fs::temp_directory_path() / ("kernelscope-run-" + std::to_string(getpid()));
+  fs::remove_all(out);
+  const CommandResult result = run_cli("train --data toy:spirals --arch mlp:16-16 --epochs 2 --batch 50 --lr 0.2 --checkpoint-every 5 --out " + out.string());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  for (const char* file : {"config.json", "metrics.json", "train_indices.npy", "test_indices.npy", "theta0/1.weight.npy",
+                           "thetaT/5.bias.npy", "trajectory/batch_positions.npy", "checkpoints/step_00000005/3.weight.npy"})
+    CHECK(fs::exists(out / file));
+  const Run run = load_run(out);
+  CHECK(run.steps.size() == 16);
+  CHECK(run.checkpoint_steps == std::vector<int64_t>{5, 10, 15});
+  const std::vector<Tensor> replayed = run.parameters_at(static_cast<int64_t>(run.steps.size()) - 1);
+  // Replay the last step by hand from a checkpoint and compare with θ_T.
+  set_parameter_values(*run.model, replayed);
+  replay(*run.model, run.task.train, run.steps, 15, 16, 0.0, run.config.training.loss);
+  for (size_t i = 0; i < run.thetaT.size(); ++i) CHECK(test::bit_equal(run.model->parameter_vars()[i]->value, run.thetaT[i]));
+
+  const CommandResult again = run_cli("train --data toy:spirals --arch mlp:4 --epochs 1 --out " + out.string());
+  CHECK(again.exit_code != 0);
+  CHECK(again.output.find("already exists") != std::string::npos);
+  fs::remove_all(out);
+}
+
+TEST_CASE("bad input gives a clear error and a non-zero exit, and leaves no run directory") {
+  const fs::path out = fs::temp_directory_path() / ("kernelscope-bad-" + std::to_string(getpid()));
+  CommandResult r = run_cli("train --data mnist:/nonexistent/dir --out " + out.string());
+  CHECK(r.exit_code != 0);
+  CHECK(r.output.find("/nonexistent/dir: no such directory") != std::string::npos);
+  r = run_cli("train --data toy:moons --arch mlp:8-y --out " + out.string());
+  CHECK(r.exit_code != 0);
+  CHECK(r.output.find("'y' is not a width") != std::string::npos);
+  r = run_cli("train --data toy:moons --arch mlp:8 --lr 1e300 --epochs 3 --out " + out.string());
+  CHECK(r.exit_code != 0);
+  CHECK(r.output.find("diverged") != std::string::npos);
+  CHECK_FALSE(fs::exists(out));
+  r = run_cli("train --help");
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("--checkpoint-every") != std::string::npos);
+  CHECK(fs::is_empty(out.parent_path()) == false);
+  for (const auto& entry : fs::directory_iterator(out.parent_path()))
+    CHECK(entry.path().filename().string().find("kernelscope-bad-" + std::to_string(getpid()) + ".partial") == std::string::npos);
+}
+
+}  // namespace ks
