@@ -1,0 +1,260 @@
+// Tiled tangent-kernel Grams. Tiles hold a fixed number of samples (independent of N and of the thread count);
+// OpenMP runs over tiles and tile pairs, each block written by one thread, Eigen single-threaded inside: the bits
+// do not depend on OMP_NUM_THREADS. Jacobian-path layers are contracted with one GEMM per block.
+#include "kernels/ntk.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace ks {
+
+namespace {
+
+constexpr int64_t kTileSamples = 32;
+
+// Structured cost per pair of rows against the Jacobian path's; the Jacobian path also pays to form the rows.
+KernelMethod choose(const LayerSignals& s, KernelMethod requested) {
+  if (requested != KernelMethod::automatic) return requested;
+  if (!s.convolution) return KernelMethod::structured;  // O + I against O·I
+  const double spatial = static_cast<double>(s.geometry.out_height() * s.geometry.out_width());
+  const double structured = spatial * spatial * static_cast<double>(s.geometry.out_channels + s.geometry.patch_size());
+  const double jacobian = static_cast<double>(s.weight_size + s.bias_size);
+  return structured < jacobian ? KernelMethod::structured : KernelMethod::jacobian;
+}
+
+struct Tile {
+  int64_t first = 0, samples = 0, rows = 0;
+  Trace trace;
+  MatrixRowMajor jacobian;  // (rows, Jacobian-path parameters)
+  std::vector<KernelMethod> methods;
+};
+
+Tile make_tile(const Sequential& model, const Tensor& inputs, int64_t first, KernelMethod requested) {
+  Tile tile;
+  tile.first = first;
+  tile.samples = std::min(kTileSamples, inputs.dim(0) - first);
+  const int64_t row_size = inputs.numel() / inputs.dim(0);
+  Shape shape = inputs.shape();
+  shape[0] = tile.samples;
+  Tensor slice(shape, std::vector<double>(inputs.data() + first * row_size, inputs.data() + (first + tile.samples) * row_size));
+  tile.trace = trace_network(model, slice);
+  tile.rows = tile.samples * tile.trace.outputs;
+  int64_t jacobian_width = 0;
+  for (const LayerSignals& s : tile.trace.layers) {
+    tile.methods.push_back(choose(s, requested));
+    if (tile.methods.back() == KernelMethod::jacobian) jacobian_width += s.weight_size + s.bias_size;
+  }
+  if (jacobian_width > 0) {
+    tile.jacobian = MatrixRowMajor::Zero(tile.rows, jacobian_width);
+    int64_t offset = 0;
+    for (size_t l = 0; l < tile.trace.layers.size(); ++l) {
+      if (tile.methods[l] != KernelMethod::jacobian) continue;
+      LayerSignals placed = tile.trace.layers[l];
+      placed.parameter_offset = offset;
+      layer_jacobian(placed, tile.trace.outputs, tile.jacobian.data(), jacobian_width);
+      offset += placed.weight_size + placed.bias_size;
+      tile.trace.layers[l].delta = Tensor();  // no longer needed: keep the resident panel small
+      tile.trace.layers[l].input = Tensor();
+    }
+  }
+  return tile;
+}
+
+double tile_bytes(const Tile& tile) {
+  double bytes = static_cast<double>(tile.jacobian.size());
+  for (const LayerSignals& s : tile.trace.layers) bytes += static_cast<double>(s.delta.numel() + s.input.numel());
+  return 8.0 * bytes;
+}
+
+// The (a.rows, b.rows) block of the full kernel.
+MatrixRowMajor block(const Tile& a, const Tile& b) {
+  const int64_t C = a.trace.outputs;
+  MatrixRowMajor K = MatrixRowMajor::Zero(a.rows, b.rows);
+  if (a.jacobian.size() > 0) K.noalias() += a.jacobian * b.jacobian.transpose();
+  for (size_t l = 0; l < a.trace.layers.size(); ++l) {
+    if (a.methods[l] != KernelMethod::structured) continue;
+    const LayerSignals &sa = a.trace.layers[l], &sb = b.trace.layers[l];
+    const double m2 = sa.multiplier * sa.multiplier, bias = sa.bias_size ? 1.0 : 0.0;
+    if (!sa.convolution) {
+      const MatrixRowMajor deltas = sa.delta.matrix() * sb.delta.matrix().transpose();  // (rows_a, rows_b)
+      const MatrixRowMajor inputs = sa.input.matrix() * sb.input.matrix().transpose();  // (samples_a, samples_b)
+      for (int64_t r = 0; r < a.rows; ++r)
+        for (int64_t q = 0; q < b.rows; ++q) K(r, q) += deltas(r, q) * (m2 * inputs(r / C, q / C) + bias);
+      continue;
+    }
+    const Conv2dGeometry& g = sa.geometry;
+    const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width;
+    std::vector<MatrixRowMajor> columns_a(static_cast<size_t>(a.samples)), columns_b(static_cast<size_t>(b.samples));
+    for (int64_t n = 0; n < a.samples; ++n) {
+      columns_a[static_cast<size_t>(n)].resize(g.patch_size(), spatial);
+      im2col(columns_a[static_cast<size_t>(n)].data(), sa.input.data() + n * image, g, spatial, 0);
+    }
+    for (int64_t n = 0; n < b.samples; ++n) {
+      columns_b[static_cast<size_t>(n)].resize(g.patch_size(), spatial);
+      im2col(columns_b[static_cast<size_t>(n)].data(), sb.input.data() + n * image, g, spatial, 0);
+    }
+    for (int64_t n = 0; n < a.samples; ++n)
+      for (int64_t k = 0; k < b.samples; ++k) {
+        const MatrixRowMajor patches = columns_a[static_cast<size_t>(n)].transpose() * columns_b[static_cast<size_t>(k)];  // (HW, HW)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t d = 0; d < C; ++d) {
+            ConstMatrixMap da(sa.delta.data() + (n * C + c) * g.out_channels * spatial, g.out_channels, spatial);
+            ConstMatrixMap db(sb.delta.data() + (k * C + d) * g.out_channels * spatial, g.out_channels, spatial);
+            const MatrixRowMajor signals = da.transpose() * db;  // (HW, HW)
+            K(n * C + c, k * C + d) += m2 * signals.cwiseProduct(patches).sum() + bias * signals.sum();
+          }
+      }
+  }
+  return K;
+}
+
+void place(Tensor& gram, const MatrixRowMajor& K, const Tile& a, const Tile& b, bool trace_outputs, bool mirror) {
+  const int64_t C = a.trace.outputs;
+  const int64_t columns = gram.dim(1);
+  if (trace_outputs) {
+    for (int64_t n = 0; n < a.samples; ++n)
+      for (int64_t k = 0; k < b.samples; ++k) {
+        double total = 0.0;
+        for (int64_t c = 0; c < C; ++c) total += K(n * C + c, k * C + c);
+        gram[(a.first + n) * columns + b.first + k] = total;
+        if (mirror) gram[(b.first + k) * columns + a.first + n] = total;
+      }
+    return;
+  }
+  for (int64_t r = 0; r < a.rows; ++r)
+    for (int64_t q = 0; q < b.rows; ++q) {
+      gram[(a.first * C + r) * columns + b.first * C + q] = K(r, q);
+      if (mirror) gram[(b.first * C + q) * columns + a.first * C + r] = K(r, q);
+    }
+}
+
+int64_t tile_count(int64_t samples) { return (samples + kTileSamples - 1) / kTileSamples; }
+
+}  // namespace
+
+std::vector<KernelMethod> chosen_methods(const Sequential& model, const Shape& sample_shape, KernelMethod requested) {
+  Shape shape = sample_shape;
+  shape.insert(shape.begin(), 1);
+  const Trace trace = trace_network(model, Tensor(shape, 0.5));
+  std::vector<KernelMethod> methods;
+  for (const LayerSignals& s : trace.layers) methods.push_back(choose(s, requested));
+  return methods;
+}
+
+Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b, const NtkOptions& options) {
+  const bool symmetric = inputs_b == nullptr;
+  const Tensor& other = symmetric ? inputs_a : *inputs_b;
+  if (inputs_a.rank() != other.rank() || inputs_a.numel() / std::max<int64_t>(inputs_a.dim(0), 1) != other.numel() / std::max<int64_t>(other.dim(0), 1))
+    throw ShapeError("ntk_gram: input sets " + shape_string(inputs_a.shape()) + " and " + shape_string(other.shape()) + " differ in sample shape");
+  const int64_t tiles_a = tile_count(inputs_a.dim(0)), tiles_b = tile_count(other.dim(0));
+  Shape probe_shape = inputs_a.shape();
+  probe_shape[0] = std::min<int64_t>(1, inputs_a.dim(0));
+  const int64_t C = trace_network(model, Tensor(probe_shape, 0.0), false).outputs;
+  const int64_t scale = options.trace_outputs ? 1 : C;
+  Tensor gram({inputs_a.dim(0) * scale, other.dim(0) * scale});
+  const int64_t total_blocks = symmetric ? tiles_a * (tiles_a + 1) / 2 : tiles_a * tiles_b;
+  int64_t done_blocks = 0;
+
+  // Panels of row tiles that fit the memory budget; each panel streams every column tile once.
+  int64_t panel_start = 0;
+  while (panel_start < tiles_a) {
+    std::vector<Tile> panel;
+    double bytes = 0.0;
+    while (panel_start + static_cast<int64_t>(panel.size()) < tiles_a && (panel.empty() || bytes < options.memory_budget_bytes / 2)) {
+      // Build a few tiles at once in parallel: their count is fixed, so which thread builds which does not matter.
+      const int64_t batch = std::min<int64_t>(8, tiles_a - panel_start - static_cast<int64_t>(panel.size()));
+      std::vector<Tile> built(static_cast<size_t>(batch));
+      const int64_t base = panel_start + static_cast<int64_t>(panel.size());
+#pragma omp parallel for schedule(dynamic)
+      for (int64_t t = 0; t < batch; ++t)
+        built[static_cast<size_t>(t)] = make_tile(model, inputs_a, (base + t) * kTileSamples, options.method);
+      for (Tile& tile : built) {
+        bytes += tile_bytes(tile);
+        panel.push_back(std::move(tile));
+      }
+    }
+    const int64_t panel_end = panel_start + static_cast<int64_t>(panel.size());
+    const int64_t first_column = symmetric ? panel_start : 0;
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t j = first_column; j < tiles_b; ++j) {
+      const bool resident = symmetric && j < panel_end;
+      const Tile column = resident ? Tile() : make_tile(model, other, j * kTileSamples, options.method);
+      const Tile& b = resident ? panel[static_cast<size_t>(j - panel_start)] : column;
+      for (int64_t i = panel_start; i < panel_end; ++i) {
+        if (symmetric && i > j) continue;
+        const Tile& a = panel[static_cast<size_t>(i - panel_start)];
+        MatrixRowMajor K = block(a, b);
+        if (symmetric && i == j) K = K.triangularView<Eigen::Upper>().toDenseMatrix().selfadjointView<Eigen::Upper>();
+        place(gram, K, a, b, options.trace_outputs, symmetric && i != j);
+      }
+#pragma omp critical(kernelscope_progress)
+      {
+        done_blocks += symmetric ? std::min(j, panel_end - 1) - panel_start + 1 : panel_end - panel_start;
+        if (options.progress) options.progress(done_blocks, total_blocks);
+      }
+    }
+    panel_start = panel_end;
+  }
+  return gram;
+}
+
+Tensor ntk_diagonal(const Sequential& model, const Tensor& inputs, const NtkOptions& options) {
+  const int64_t tiles = tile_count(inputs.dim(0));
+  std::vector<Tensor> parts(static_cast<size_t>(tiles));
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const Tile tile = make_tile(model, inputs, t * kTileSamples, options.method);
+    const MatrixRowMajor K = block(tile, tile);
+    const int64_t C = tile.trace.outputs;
+    Tensor part({options.trace_outputs ? tile.samples : tile.rows});
+    for (int64_t r = 0; r < tile.rows; ++r) part[options.trace_outputs ? r / C : r] += K(r, r);
+    parts[static_cast<size_t>(t)] = std::move(part);
+  }
+  AlignedBuffer values;
+  for (const Tensor& part : parts) values.insert(values.end(), part.values().begin(), part.values().end());
+  const auto count = static_cast<int64_t>(values.size());
+  return Tensor({count}, std::move(values));
+}
+
+Tensor conjugate_features(const Sequential& model, const Tensor& inputs) {
+  const int64_t tiles = tile_count(inputs.dim(0)), row_size = inputs.numel() / inputs.dim(0);
+  std::vector<Tensor> parts(static_cast<size_t>(tiles));
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t first = t * kTileSamples, count = std::min(kTileSamples, inputs.dim(0) - first);
+    Shape shape = inputs.shape();
+    shape[0] = count;
+    const Tensor slice(shape, std::vector<double>(inputs.data() + first * row_size, inputs.data() + (first + count) * row_size));
+    parts[static_cast<size_t>(t)] = trace_network(model, slice, false).features;
+  }
+  const int64_t F = parts.front().dim(1);
+  Tensor features({inputs.dim(0), F});
+  for (int64_t t = 0; t < tiles; ++t) std::copy_n(parts[static_cast<size_t>(t)].data(), parts[static_cast<size_t>(t)].numel(), features.data() + t * kTileSamples * F);
+  return features;
+}
+
+Tensor conjugate_kernel(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b) {
+  const Tensor a = conjugate_features(model, inputs_a);
+  const Tensor b = inputs_b ? conjugate_features(model, *inputs_b) : a;
+  Tensor gram({a.dim(0), b.dim(0)});
+  // Row by row, so each entry's summation does not depend on the set sizes (no size-dependent GEMM blocking).
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < a.dim(0); ++n)
+    for (int64_t k = 0; k < b.dim(0); ++k)
+      gram[n * b.dim(0) + k] = a.matrix().row(n).dot(b.matrix().row(k));
+  return gram;
+}
+
+Tensor cosine_normalise(const Tensor& gram, const Tensor& diagonal_rows, const Tensor& diagonal_columns) {
+  if (gram.rank() != 2 || diagonal_rows.numel() != gram.dim(0) || diagonal_columns.numel() != gram.dim(1))
+    throw ShapeError("cosine_normalise: Gram " + shape_string(gram.shape()) + " with diagonals " + shape_string(diagonal_rows.shape()) +
+                     " and " + shape_string(diagonal_columns.shape()));
+  Tensor out(gram.shape());
+  for (int64_t r = 0; r < gram.dim(0); ++r)
+    for (int64_t c = 0; c < gram.dim(1); ++c)
+      out[r * gram.dim(1) + c] = gram[r * gram.dim(1) + c] / std::sqrt(diagonal_rows[r] * diagonal_columns[c]);
+  return out;
+}
+
+}  // namespace ks

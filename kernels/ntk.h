@@ -1,0 +1,37 @@
+// Empirical tangent kernels K(x, x') = ⟨∇θ f(x), ∇θ f(x')⟩ at the model's current parameters, built from fixed-size tiles,
+// by Jacobian contraction or by the structured (Novak et al. 2022) contraction, chosen per layer; plus the conjugate kernel.
+// It does not choose the parameters (θ_0, θ_T, θ_s): set them on the model first (kernels/run_kernels.h does that for runs).
+#pragma once
+
+#include <functional>
+
+#include "kernels/trace.h"
+
+namespace ks {
+
+enum class KernelMethod { automatic, jacobian, structured };
+
+struct NtkOptions {
+  KernelMethod method = KernelMethod::automatic;
+  bool trace_outputs = false;          // C outputs: Σ_c K_cc blocks, (N, M) instead of (N·C, M·C)
+  double memory_budget_bytes = 2e9;    // for the resident panel of per-sample gradients
+  std::function<void(int64_t done, int64_t total)> progress;  // called from one thread at a time
+};
+
+// Rows follow inputs_a (row n·C + c), columns inputs_b; when inputs_b is null the Gram of inputs_a with itself,
+// computed once per pair of tiles and mirrored, so it is exactly symmetric.
+Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b, const NtkOptions& options = {});
+// K(x, x) for every row without the full Gram: (N·C) or (N) with trace_outputs.
+Tensor ntk_diagonal(const Sequential& model, const Tensor& inputs, const NtkOptions& options = {});
+
+// φ(x): the input of the final Linear layer, (N, F); and K = φ_a φ_bᵀ.
+Tensor conjugate_features(const Sequential& model, const Tensor& inputs);
+Tensor conjugate_kernel(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b);
+
+// K(x, x') / sqrt(K(x, x) K(x', x')).
+Tensor cosine_normalise(const Tensor& gram, const Tensor& diagonal_rows, const Tensor& diagonal_columns);
+
+// Which method the cost model picks for each parameterised layer (for reports and tests).
+std::vector<KernelMethod> chosen_methods(const Sequential& model, const Shape& sample_shape, KernelMethod requested);
+
+}  // namespace ks

@@ -1,0 +1,209 @@
+// Batched forward with saved layer inputs, and the (N·C)-row backward of output signals through Dense, Conv2d,
+// activations, pooling and Flatten, written with the primitive ops of autodiff/ops.h (no tape: the structure is known).
+// Gradients per sample are then outer products (Dense) or Δ times that sample's im2col patches (Conv2d).
+#include "kernels/trace.h"
+
+#include <stdexcept>
+#include <typeinfo>
+
+namespace ks {
+
+namespace {
+
+Tensor effective_weight(const Tensor& weight, double multiplier) {
+  Tensor scaled = weight;
+  if (multiplier != 1.0) scaled.vector() *= multiplier;
+  return scaled;
+}
+
+// Per-layer state kept from the forward for the signal backward.
+struct ForwardRecord {
+  const Layer* layer;
+  Tensor input, output;
+  std::vector<int64_t> argmax;  // MaxPool2d
+};
+
+Shape with_batch(Shape shape, int64_t batch) {
+  shape[0] = batch;
+  return shape;
+}
+
+}  // namespace
+
+int64_t flat_parameter_count(const Sequential& model) { return model.parameter_count(); }
+
+Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_signals) {
+  const int64_t N = inputs.dim(0);
+  std::vector<ForwardRecord> records;
+  Tensor x = inputs;
+  for (const auto& owned : model.layers()) {
+    const Layer* layer = owned.get();
+    ForwardRecord record{layer, x, {}, {}};
+    if (auto* dense = dynamic_cast<const Dense*>(layer)) {
+      const DenseOptions& o = dense->options();
+      if (x.rank() != 2 || x.dim(1) != o.in_features)
+        throw ShapeError("trace: " + dense->describe() + " got input " + shape_string(x.shape()));
+      record.output = Tensor({N, o.out_features});
+      const Tensor w = effective_weight(dense->weight->value, o.weight_multiplier);
+      linear_forward(record.output.data(), x.data(), w.data(), dense->bias ? dense->bias->value.data() : nullptr, N,
+                     o.in_features, o.out_features);
+    } else if (auto* conv = dynamic_cast<const Conv2d*>(layer)) {
+      const Conv2dLayerOptions& o = conv->options();
+      if (x.rank() != 4 || x.dim(1) != o.in_channels) throw ShapeError("trace: " + conv->describe() + " got input " + shape_string(x.shape()));
+      Conv2dGeometry g{N, o.in_channels, x.dim(2), x.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
+      record.output = Tensor({N, g.out_channels, g.out_height(), g.out_width()});
+      const Tensor w = effective_weight(conv->weight->value, o.weight_multiplier);
+      conv2d_forward(record.output.data(), x.data(), w.data(), conv->bias ? conv->bias->value.data() : nullptr, g);
+    } else if (auto* pool = dynamic_cast<const MaxPool2d*>(layer)) {
+      Pool2dGeometry g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), pool->options().kernel, pool->options().stride};
+      record.output = Tensor({g.batch, g.channels, g.out_height(), g.out_width()});
+      record.argmax.resize(static_cast<size_t>(record.output.numel()));
+      maxpool2d_forward(record.output.data(), record.argmax.data(), x.data(), g);
+    } else if (dynamic_cast<const Flatten*>(layer) || dynamic_cast<const Activation*>(layer) || dynamic_cast<const AvgPool2d*>(layer)) {
+      record.output = layer->forward(constant(x))->value;
+    } else {
+      throw std::invalid_argument("trace: layer " + layer->describe() + " is not supported by the per-sample gradient engine");
+    }
+    x = record.output;
+    records.push_back(std::move(record));
+  }
+  if (x.rank() != 2) throw ShapeError("trace: the network's output must be (N, C), got " + shape_string(x.shape()));
+  Trace trace;
+  trace.samples = N;
+  trace.outputs = x.dim(1);
+  trace.output = x;
+  const int64_t C = trace.outputs, rows = N * C;
+  for (auto it = records.rbegin(); it != records.rend(); ++it)
+    if (dynamic_cast<const Dense*>(it->layer)) {
+      trace.features = it->input;  // the last Dense's input
+      break;
+    }
+  if (!with_signals) return trace;
+
+  // The identity signal: row n·C + c is e_c.
+  Tensor signal({rows, C});
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) signal[(n * C + c) * C + c] = 1.0;
+  std::vector<LayerSignals> reversed;
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+    const Layer* layer = it->layer;
+    const int64_t in_size = it->input.numel() / N, out_size = it->output.numel() / N;
+    Tensor previous(with_batch(it->input.shape(), rows));
+    if (auto* dense = dynamic_cast<const Dense*>(layer)) {
+      const DenseOptions& o = dense->options();
+      LayerSignals s;
+      s.layer = layer;
+      s.multiplier = o.weight_multiplier;
+      s.weight_size = o.in_features * o.out_features;
+      s.bias_size = dense->bias ? o.out_features : 0;
+      s.input = it->input;
+      s.delta = signal;
+      const Tensor w = effective_weight(dense->weight->value, o.weight_multiplier);
+      linear_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.data(), rows, o.in_features, o.out_features);
+      reversed.push_back(std::move(s));
+    } else if (auto* conv = dynamic_cast<const Conv2d*>(layer)) {
+      const Conv2dLayerOptions& o = conv->options();
+      LayerSignals s;
+      s.layer = layer;
+      s.convolution = true;
+      s.multiplier = o.weight_multiplier;
+      s.weight_size = conv->weight->value.numel();
+      s.bias_size = conv->bias ? o.out_channels : 0;
+      s.input = it->input;
+      s.delta = signal;
+      s.geometry = Conv2dGeometry{N, o.in_channels, it->input.dim(2), it->input.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
+      Conv2dGeometry g = s.geometry;
+      g.batch = rows;
+      const Tensor w = effective_weight(conv->weight->value, o.weight_multiplier);
+      conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.data(), g);
+      reversed.push_back(std::move(s));
+    } else if (auto* activation = dynamic_cast<const Activation*>(layer)) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t n = r / C;
+        const double* in = it->input.data() + n * in_size;
+        const double* out = it->output.data() + n * out_size;
+        const double* d = signal.data() + r * out_size;
+        double* target = previous.data() + r * in_size;
+        switch (activation->kind()) {
+          case ActivationKind::relu: relu_backward(target, d, in, in_size); break;
+          case ActivationKind::tanh: tanh_backward(target, d, out, in_size); break;
+          case ActivationKind::softplus: softplus_backward(target, d, in, in_size); break;
+        }
+      }
+    } else if (dynamic_cast<const MaxPool2d*>(layer)) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t n = r / C;
+        for (int64_t o = 0; o < out_size; ++o) {
+          const int64_t source = it->argmax[static_cast<size_t>(n * out_size + o)] - n * in_size;
+          previous[r * in_size + source] += signal[r * out_size + o];
+        }
+      }
+    } else if (auto* pool = dynamic_cast<const AvgPool2d*>(layer)) {
+      const Tensor& x = it->input;
+      (void)pool;
+      Var probe = parameter(Tensor(with_batch(x.shape(), 1)));
+      // Average pooling is linear and the same for every row: pull each row back through a one-sample graph.
+      for (int64_t r = 0; r < rows; ++r) {
+        probe->grad = Tensor();
+        Var y = layer->forward(probe);
+        Tensor seed(y->shape(), std::vector<double>(signal.data() + r * out_size, signal.data() + (r + 1) * out_size));
+        backward(y, seed);
+        std::copy_n(probe->grad.data(), in_size, previous.data() + r * in_size);
+      }
+    } else {  // Flatten: the same numbers in a new shape
+      previous.values() = signal.values();
+    }
+    signal = std::move(previous);
+  }
+  // Parameter offsets in state_dict order.
+  trace.layers.assign(reversed.rbegin(), reversed.rend());
+  int64_t offset = 0;
+  for (LayerSignals& s : trace.layers) {
+    s.parameter_offset = offset;
+    offset += s.weight_size + s.bias_size;
+  }
+  return trace;
+}
+
+void layer_jacobian(const LayerSignals& s, int64_t outputs, double* jacobian, int64_t row_stride) {
+  const int64_t rows = s.delta.dim(0);
+  if (!s.convolution) {
+    const int64_t O = s.delta.dim(1), I = s.input.dim(1);
+    for (int64_t r = 0; r < rows; ++r) {
+      const double* delta = s.delta.data() + r * O;
+      const double* a = s.input.data() + (r / outputs) * I;
+      double* row = jacobian + r * row_stride + s.parameter_offset;
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t i = 0; i < I; ++i) row[o * I + i] = s.multiplier * delta[o] * a[i];
+      if (s.bias_size)
+        for (int64_t o = 0; o < O; ++o) row[O * I + o] = delta[o];
+    }
+    return;
+  }
+  const Conv2dGeometry& g = s.geometry;
+  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width;
+  MatrixRowMajor columns(g.patch_size(), spatial);
+  int64_t current = -1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / outputs;
+    if (n != current) {
+      im2col(columns.data(), s.input.data() + n * image, g, spatial, 0);
+      current = n;
+    }
+    ConstMatrixMap delta(s.delta.data() + r * g.out_channels * spatial, g.out_channels, spatial);
+    MatrixMap weight_gradient(jacobian + r * row_stride + s.parameter_offset, g.out_channels, g.patch_size());
+    weight_gradient.noalias() = delta * columns.transpose();
+    if (s.multiplier != 1.0) weight_gradient *= s.multiplier;
+    if (s.bias_size) VectorMap(jacobian + r * row_stride + s.parameter_offset + s.weight_size, g.out_channels) = delta.rowwise().sum();
+  }
+}
+
+Tensor per_sample_jacobian(const Sequential& model, const Tensor& inputs) {
+  const Trace trace = trace_network(model, inputs);
+  const int64_t P = flat_parameter_count(model), rows = trace.samples * trace.outputs;
+  Tensor jacobian({rows, P});
+  for (const LayerSignals& s : trace.layers) layer_jacobian(s, trace.outputs, jacobian.data(), P);
+  return jacobian;
+}
+
+}  // namespace ks

@@ -1,0 +1,42 @@
+// Layer traces: one batched forward that keeps each parameterised layer's input, and one batched backward of an (N·C)-row
+// output signal that keeps each layer's backprop signal Δ. Per-sample gradients and tangent kernels are built from these.
+// It covers the layer types of nn/layers.h only; anything else is refused with the layer named.
+#pragma once
+
+#include <vector>
+
+#include "nn/layers.h"
+
+namespace ks {
+
+// What one parameterised layer (Dense or Conv2d) saw for a batch of N inputs with C outputs.
+struct LayerSignals {
+  const Layer* layer = nullptr;
+  bool convolution = false;
+  double multiplier = 1.0;        // the forward's weight multiplier (NTK parameterisation)
+  int64_t parameter_offset = 0;   // where this layer's weight starts in the flat state_dict-ordered vector
+  int64_t weight_size = 0, bias_size = 0;
+  Tensor input;                   // Dense: (N, I); Conv2d: (N, C_in, H, W)
+  Tensor delta;                   // ∂f_c(x_n)/∂(layer output), row n·C + c: Dense (N·C, O); Conv2d (N·C, O, Ho, Wo)
+  Conv2dGeometry geometry;        // Conv2d only, batch = N
+};
+
+struct Trace {
+  int64_t samples = 0, outputs = 0;
+  Tensor output;                  // (N, C)
+  Tensor features;                // (N, F): the input of the final Dense layer (conjugate-kernel features)
+  std::vector<LayerSignals> layers;
+};
+
+// Forward on inputs (N, ...) and backward of the identity signal for every output: all C rows from one backward.
+// With with_signals false, only the forward runs (output and features).
+Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_signals = true);
+
+int64_t flat_parameter_count(const Sequential& model);
+
+// Per-sample gradients of every output for rows [0, N·C): (N·C, P), columns in state_dict order, row n·C + c.
+Tensor per_sample_jacobian(const Sequential& model, const Tensor& inputs);
+// The same for one layer's slice into a (rows, P) matrix at the layer's offset (used by tiles).
+void layer_jacobian(const LayerSignals& signals, int64_t outputs, double* jacobian, int64_t row_stride);
+
+}  // namespace ks
