@@ -12,6 +12,7 @@
 
 #include "autodiff/graph.h"
 #include "autodiff/random.h"
+#include "nn/model.h"
 
 namespace ks::test {
 
@@ -19,6 +20,21 @@ inline Tensor random_tensor(const Shape& shape, Rng& rng, double low = -1.0, dou
   Tensor t(shape);
   for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.uniform(low, high);
   return t;
+}
+
+// A small network for kernel tests: spec, one sample's shape, outputs, initialisation.
+struct NetCase {
+  std::string spec;
+  Shape sample;
+  int64_t outputs;
+  InitKind init;
+};
+
+// count random inputs of a sample shape, uniform in [low, high).
+inline Tensor random_inputs(const Shape& sample, int64_t count, Rng& rng, double low = -1.0, double high = 1.0) {
+  Shape shape = sample;
+  shape.insert(shape.begin(), count);
+  return random_tensor(shape, rng, low, high);
 }
 
 // Norm-wise relative difference ‖a − b‖ / max(‖a‖, ‖b‖); 0 when both are zero.

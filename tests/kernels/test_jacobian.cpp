@@ -36,12 +36,7 @@ static Tensor tape_jacobian(const Sequential& model, const Tensor& inputs) {
   return J;
 }
 
-struct NetCase {
-  std::string spec;
-  Shape sample;
-  int64_t outputs;
-  InitKind init;
-};
+using test::NetCase;
 
 const std::vector<NetCase> kNets{
     {"mlp:7-5", {3}, 1, InitKind::glorot_uniform},
@@ -55,9 +50,7 @@ TEST_CASE("the batched Jacobian equals N·C single-sample tape backward passes w
   Rng rng(17);
   for (const NetCase& net : kNets) {
     auto model = build_model({net.spec, net.sample, net.outputs, net.init, 3});
-    Shape shape = net.sample;
-    shape.insert(shape.begin(), 5);
-    const Tensor inputs = test::random_tensor(shape, rng);
+    const Tensor inputs = test::random_inputs(net.sample, 5, rng);
     const Tensor fast = per_sample_jacobian(*model, inputs), slow = tape_jacobian(*model, inputs);
     INFO(net.spec);
     REQUIRE(fast.shape() == slow.shape());
@@ -70,9 +63,7 @@ TEST_CASE("the batched Jacobian matches central finite differences within 1e-7")
   Rng rng(23);
   for (const NetCase& net : kNets) {
     auto model = build_model({net.spec, net.sample, net.outputs, net.init, 4});
-    Shape shape = net.sample;
-    shape.insert(shape.begin(), 2);
-    const Tensor inputs = test::random_tensor(shape, rng);
+    const Tensor inputs = test::random_inputs(net.sample, 2, rng);
     const Tensor J = per_sample_jacobian(*model, inputs);
     const auto params = model->parameter_vars();
     const int64_t P = model->parameter_count(), rows = J.dim(0);

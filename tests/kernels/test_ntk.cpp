@@ -11,12 +11,7 @@ namespace ks {
 
 namespace {
 
-struct NetCase {
-  std::string spec;
-  Shape sample;
-  int64_t outputs;
-  InitKind init;
-};
+using test::NetCase;
 
 const std::vector<NetCase> kNets{
     {"mlp:16-8", {1, 4, 4}, 1, InitKind::glorot_uniform},
@@ -25,11 +20,7 @@ const std::vector<NetCase> kNets{
     {"conv:3,M,2", {1, 6, 6}, 2, InitKind::he_normal},
 };
 
-Tensor random_inputs(const Shape& sample, int64_t count, Rng& rng) {
-  Shape shape = sample;
-  shape.insert(shape.begin(), count);
-  return test::random_tensor(shape, rng, 0.0, 1.0);
-}
+Tensor random_inputs(const Shape& sample, int64_t count, Rng& rng) { return test::random_inputs(sample, count, rng, 0.0, 1.0); }
 
 }  // namespace
 

@@ -1,0 +1,66 @@
+// `kernelscope kernel` end to end: the written .npy equals the library's Gram at the chosen parameters; bad runs and steps are clear errors.
+// Kernel correctness itself is tested in tests/kernels.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "datasets/npy.h"
+#include "kernels/ntk.h"
+#include "nn/run.h"
+#include "tests/helpers.h"
+
+namespace ks {
+
+namespace fs = std::filesystem;
+
+static int kernelscope(const std::string& arguments, std::string* output = nullptr) {
+  const fs::path log = fs::temp_directory_path() / ("kernelscope-kcli-" + std::to_string(getpid()) + ".log");
+  const int status = std::system((std::string(KERNELSCOPE_CLI_PATH) + " " + arguments + " > " + log.string() + " 2>&1").c_str());
+  if (output) {
+    std::stringstream text;
+    text << std::ifstream(log).rdbuf();
+    *output = text.str();
+  }
+  return WEXITSTATUS(status);
+}
+
+TEST_CASE("kernelscope kernel writes the Gram the library computes, at θ_0, θ_T and a replayed step") {
+  const fs::path dir = fs::temp_directory_path() / ("kernelscope-kernel-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  REQUIRE(kernelscope("train --quiet --data toy:moons --arch mlp:8-8 --epochs 2 --batch 40 --lr 0.3 --checkpoint-every 7 --out " + (dir / "run").string()) == 0);
+  const Run run = load_run(dir / "run");
+  std::vector<int64_t> first;
+  for (int64_t n = 0; n < 30; ++n) first.push_back(n);
+  const Tensor train = gather_inputs(run.task.train, first), test = gather_inputs(run.task.test, first);
+  struct Case {
+    std::string kind;
+    std::vector<Tensor> parameters;
+  };
+  for (const Case& c : {Case{"ntk-init", run.theta0}, Case{"after", run.thetaT}, Case{"step:9", run.parameters_at(9)}}) {
+    const fs::path out = dir / (c.kind.substr(0, 4) + ".npy");
+    REQUIRE(kernelscope("kernel --run " + (dir / "run").string() + " --kind " + c.kind + " --rows test --cols train --limit 30 --out " + out.string()) == 0);
+    set_parameter_values(*run.model, c.parameters);
+    INFO(c.kind);
+    CHECK(test::bit_equal(read_npy(out), ntk_gram(*run.model, test, &train)));
+  }
+  set_parameter_values(*run.model, run.thetaT);
+  REQUIRE(kernelscope("kernel --run " + (dir / "run").string() + " --kind conjugate-after --limit 30 --out " + (dir / "ck.npy").string()) == 0);
+  CHECK(test::bit_equal(read_npy(dir / "ck.npy"), conjugate_kernel(*run.model, train, nullptr)));
+  // The NTK at θ_T differs from θ_0's: the comparison above can fail.
+  CHECK_FALSE(test::bit_equal(read_npy(dir / "ntk-.npy"), read_npy(dir / "afte.npy")));
+
+  std::string output;
+  CHECK(kernelscope("kernel --run " + (dir / "missing").string() + " --out " + (dir / "x.npy").string(), &output) != 0);
+  CHECK(output.find("no such run directory") != std::string::npos);
+  CHECK(kernelscope("kernel --run " + (dir / "run").string() + " --kind step:999 --out " + (dir / "x.npy").string(), &output) != 0);
+  CHECK(output.find("this run has steps 0..") != std::string::npos);
+  fs::remove(dir / "run" / "metrics.json");
+  CHECK(kernelscope("kernel --run " + (dir / "run").string() + " --out " + (dir / "x.npy").string(), &output) != 0);
+  CHECK(output.find("incomplete run directory, metrics.json is missing") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "x.npy"));
+  fs::remove_all(dir);
+}
+
+}  // namespace ks
