@@ -62,9 +62,9 @@ int run_kernel(const KernelCommandOptions& o) {
   };
   Tensor K;
   if (conjugate) {
-    K = conjugate_kernel(*run.model, rows, same ? nullptr : &cols);
+    const Tensor fr = conjugate_features(*run.model, rows), fc = same ? fr : conjugate_features(*run.model, cols);
+    K = feature_gram(fr, fc);
     if (o.cosine) {
-      const Tensor fr = conjugate_features(*run.model, rows), fc = same ? fr : conjugate_features(*run.model, cols);
       Tensor dr({fr.dim(0)}), dc({fc.dim(0)});
       dr.vector() = fr.matrix().rowwise().squaredNorm();
       dc.vector() = fc.matrix().rowwise().squaredNorm();

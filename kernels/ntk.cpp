@@ -236,7 +236,10 @@ Tensor conjugate_features(const Sequential& model, const Tensor& inputs) {
 
 Tensor conjugate_kernel(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b) {
   const Tensor a = conjugate_features(model, inputs_a);
-  const Tensor b = inputs_b ? conjugate_features(model, *inputs_b) : a;
+  return feature_gram(a, inputs_b ? conjugate_features(model, *inputs_b) : a);
+}
+
+Tensor feature_gram(const Tensor& a, const Tensor& b) {
   Tensor gram({a.dim(0), b.dim(0)});
   // Row by row, so each entry's summation does not depend on the set sizes (no size-dependent GEMM blocking).
 #pragma omp parallel for schedule(static)

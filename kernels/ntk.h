@@ -27,6 +27,7 @@ Tensor ntk_diagonal(const Sequential& model, const Tensor& inputs, const NtkOpti
 // φ(x): the input of the final Linear layer, (N, F); and K = φ_a φ_bᵀ.
 Tensor conjugate_features(const Sequential& model, const Tensor& inputs);
 Tensor conjugate_kernel(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b);
+Tensor feature_gram(const Tensor& features_a, const Tensor& features_b);  // φ_a φ_bᵀ, entry by entry (size-independent bits)
 
 // K(x, x') / sqrt(K(x, x) K(x', x')).
 Tensor cosine_normalise(const Tensor& gram, const Tensor& diagonal_rows, const Tensor& diagonal_columns);
