@@ -32,28 +32,88 @@ Shape with_batch(Shape shape, int64_t batch) {
 
 int64_t flat_parameter_count(const Sequential& model) { return model.parameter_count(); }
 
-Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_signals) {
+namespace {
+
+// The weight (times its multiplier) and bias of parameterised layer `index` at the segment's base or direction.
+struct LayerWeights {
+  Tensor weight;
+  const double* bias = nullptr;
+};
+
+LayerWeights weights_of(const Tensor& weight, const Var& bias, double multiplier, const std::vector<Tensor>* values, int64_t index) {
+  if (!values) return {effective_weight(weight, multiplier), bias ? bias->value.data() : nullptr};
+  const Tensor& w = (*values)[static_cast<size_t>(index)];
+  if (w.shape() != weight.shape())
+    throw ShapeError("trace_segment: parameter " + std::to_string(index) + " is " + shape_string(w.shape()) + ", the model's is " + shape_string(weight.shape()));
+  return {effective_weight(w, multiplier), bias ? (*values)[static_cast<size_t>(index + 1)].data() : nullptr};
+}
+
+// out[n] += t_n · extra[n] for rows of `size` values, row n using the t of sample n / group.
+void add_scaled_rows(double* out, const double* extra, const std::vector<double>& t, int64_t rows, int64_t size, int64_t group) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const double scale = t[static_cast<size_t>(r / group)];
+    for (int64_t k = 0; k < size; ++k) out[r * size + k] += scale * extra[r * size + k];
+  }
+}
+
+// The forward, then (with signals) the backward of the identity signal. A segment, when given, sets the parameters;
+// stop_layer >= 0 stops the forward before that layer and returns its input as trace.output.
+Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* segment, bool with_signals, int64_t stop_layer) {
   const int64_t N = inputs.dim(0);
+  if (segment) {
+    if (!segment->base || !segment->direction) throw std::invalid_argument("trace_segment: the segment needs a base and a direction");
+    if (static_cast<int64_t>(segment->t.size()) != N)
+      throw ShapeError("trace_segment: " + std::to_string(segment->t.size()) + " values of t for " + std::to_string(N) + " samples");
+    const size_t count = model.parameters().size();
+    if (segment->base->size() != count || segment->direction->size() != count)
+      throw ShapeError("trace_segment: the segment has " + std::to_string(segment->base->size()) + " and " + std::to_string(segment->direction->size()) +
+                       " parameter tensors, the model " + std::to_string(count));
+  }
+  const std::vector<Tensor>* base = segment ? segment->base : nullptr;
   std::vector<ForwardRecord> records;
+  std::vector<int64_t> parameter_indices;  // per record: the weight's index, or -1
   Tensor x = inputs;
+  int64_t parameter_index = 0, layer_index = 0;
   for (const auto& owned : model.layers()) {
+    if (layer_index++ == stop_layer) {
+      Trace stopped;
+      stopped.samples = N;
+      stopped.output = x;
+      return stopped;
+    }
     const Layer* layer = owned.get();
     ForwardRecord record{layer, x, {}, {}};
+    int64_t record_parameter = -1;
     if (auto* dense = dynamic_cast<const Dense*>(layer)) {
       const DenseOptions& o = dense->options();
       if (x.rank() != 2 || x.dim(1) != o.in_features)
         throw ShapeError("trace: " + dense->describe() + " got input " + shape_string(x.shape()));
       record.output = Tensor({N, o.out_features});
-      const Tensor w = effective_weight(dense->weight->value, o.weight_multiplier);
-      linear_forward(record.output.data(), x.data(), w.data(), dense->bias ? dense->bias->value.data() : nullptr, N,
-                     o.in_features, o.out_features);
+      const LayerWeights w = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, base, parameter_index);
+      linear_forward(record.output.data(), x.data(), w.weight.data(), w.bias, N, o.in_features, o.out_features);
+      if (segment) {
+        const LayerWeights d = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, segment->direction, parameter_index);
+        Tensor extra({N, o.out_features});
+        linear_forward(extra.data(), x.data(), d.weight.data(), d.bias, N, o.in_features, o.out_features);
+        add_scaled_rows(record.output.data(), extra.data(), segment->t, N, o.out_features, 1);
+      }
+      record_parameter = parameter_index;
+      parameter_index += dense->bias ? 2 : 1;
     } else if (auto* conv = dynamic_cast<const Conv2d*>(layer)) {
       const Conv2dLayerOptions& o = conv->options();
       if (x.rank() != 4 || x.dim(1) != o.in_channels) throw ShapeError("trace: " + conv->describe() + " got input " + shape_string(x.shape()));
       Conv2dGeometry g{N, o.in_channels, x.dim(2), x.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
       record.output = Tensor({N, g.out_channels, g.out_height(), g.out_width()});
-      const Tensor w = effective_weight(conv->weight->value, o.weight_multiplier);
-      conv2d_forward(record.output.data(), x.data(), w.data(), conv->bias ? conv->bias->value.data() : nullptr, g);
+      const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, parameter_index);
+      conv2d_forward(record.output.data(), x.data(), w.weight.data(), w.bias, g);
+      if (segment) {
+        const LayerWeights d = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, segment->direction, parameter_index);
+        Tensor extra(record.output.shape());
+        conv2d_forward(extra.data(), x.data(), d.weight.data(), d.bias, g);
+        add_scaled_rows(record.output.data(), extra.data(), segment->t, N, record.output.numel() / N, 1);
+      }
+      record_parameter = parameter_index;
+      parameter_index += conv->bias ? 2 : 1;
     } else if (auto* pool = dynamic_cast<const MaxPool2d*>(layer)) {
       Pool2dGeometry g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), pool->options().kernel, pool->options().stride};
       record.output = Tensor({g.batch, g.channels, g.out_height(), g.out_width()});
@@ -66,6 +126,7 @@ Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_sig
     }
     x = record.output;
     records.push_back(std::move(record));
+    parameter_indices.push_back(record_parameter);
   }
   if (x.rank() != 2) throw ShapeError("trace: the network's output must be (N, C), got " + shape_string(x.shape()));
   Trace trace;
@@ -85,7 +146,8 @@ Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_sig
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) signal[(n * C + c) * C + c] = 1.0;
   std::vector<LayerSignals> reversed;
-  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+  for (size_t position = records.size(); position-- > 0;) {
+    const ForwardRecord* it = &records[position];
     const Layer* layer = it->layer;
     const int64_t in_size = it->input.numel() / N, out_size = it->output.numel() / N;
     Tensor previous(with_batch(it->input.shape(), rows));
@@ -93,18 +155,26 @@ Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_sig
       const DenseOptions& o = dense->options();
       LayerSignals s;
       s.layer = layer;
+      s.parameter_index = parameter_indices[position];
       s.multiplier = o.weight_multiplier;
       s.weight_size = o.in_features * o.out_features;
       s.bias_size = dense->bias ? o.out_features : 0;
       s.input = it->input;
       s.delta = signal;
-      const Tensor w = effective_weight(dense->weight->value, o.weight_multiplier);
-      linear_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.data(), rows, o.in_features, o.out_features);
+      const LayerWeights w = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, base, s.parameter_index);
+      linear_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight.data(), rows, o.in_features, o.out_features);
+      if (segment) {
+        const LayerWeights d = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, segment->direction, s.parameter_index);
+        Tensor extra(previous.shape());
+        linear_backward(extra.data(), nullptr, nullptr, signal.data(), nullptr, d.weight.data(), rows, o.in_features, o.out_features);
+        add_scaled_rows(previous.data(), extra.data(), segment->t, rows, in_size, C);
+      }
       reversed.push_back(std::move(s));
     } else if (auto* conv = dynamic_cast<const Conv2d*>(layer)) {
       const Conv2dLayerOptions& o = conv->options();
       LayerSignals s;
       s.layer = layer;
+      s.parameter_index = parameter_indices[position];
       s.convolution = true;
       s.multiplier = o.weight_multiplier;
       s.weight_size = conv->weight->value.numel();
@@ -114,8 +184,14 @@ Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_sig
       s.geometry = Conv2dGeometry{N, o.in_channels, it->input.dim(2), it->input.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
       Conv2dGeometry g = s.geometry;
       g.batch = rows;
-      const Tensor w = effective_weight(conv->weight->value, o.weight_multiplier);
-      conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.data(), g);
+      const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, s.parameter_index);
+      conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight.data(), g);
+      if (segment) {
+        const LayerWeights d = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, segment->direction, s.parameter_index);
+        Tensor extra(previous.shape());
+        conv2d_backward(extra.data(), nullptr, nullptr, signal.data(), nullptr, d.weight.data(), g);
+        add_scaled_rows(previous.data(), extra.data(), segment->t, rows, in_size, C);
+      }
       reversed.push_back(std::move(s));
     } else if (auto* activation = dynamic_cast<const Activation*>(layer)) {
       for (int64_t r = 0; r < rows; ++r) {
@@ -164,6 +240,48 @@ Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_sig
   }
   return trace;
 }
+
+}  // namespace
+
+Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_signals) {
+  return run_trace(model, inputs, nullptr, with_signals, -1);
+}
+
+Trace trace_segment(const Sequential& model, const Tensor& inputs, const Segment& segment, bool with_signals) {
+  return run_trace(model, inputs, &segment, with_signals, -1);
+}
+
+Tensor segment_layer_input(const Sequential& model, const Tensor& inputs, const Segment& segment, int64_t layer) {
+  if (layer < 0 || layer >= static_cast<int64_t>(model.layers().size()))
+    throw std::out_of_range("segment_layer_input: layer " + std::to_string(layer) + " of " + std::to_string(model.layers().size()));
+  return run_trace(model, inputs, &segment, false, layer).output;
+}
+
+Tensor jacobian_vector_product(const Trace& trace, const std::vector<Tensor>& v) {
+  const int64_t N = trace.samples, C = trace.outputs;
+  Tensor product({N * C});
+  for (const LayerSignals& s : trace.layers) {
+    const Tensor& weight = v.at(static_cast<size_t>(s.parameter_index));
+    if (weight.numel() != s.weight_size) throw ShapeError("jacobian_vector_product: parameter " + std::to_string(s.parameter_index) + " has " + std::to_string(weight.numel()) + " values, the layer " + std::to_string(s.weight_size));
+    const double* bias = s.bias_size ? v.at(static_cast<size_t>(s.parameter_index + 1)).data() : nullptr;
+    const Tensor scaled = effective_weight(weight, s.multiplier);
+    // The layer's output under the weights v, per sample; its dot product with Δ is the row's directional derivative.
+    Tensor response;
+    if (!s.convolution) {
+      const int64_t O = s.delta.dim(1), I = s.input.dim(1);
+      response = Tensor({N, O});
+      linear_forward(response.data(), s.input.data(), scaled.data(), bias, N, I, O);
+    } else {
+      response = Tensor({N, s.geometry.out_channels, s.geometry.out_height(), s.geometry.out_width()});
+      conv2d_forward(response.data(), s.input.data(), scaled.data(), bias, s.geometry);
+    }
+    const int64_t size = response.numel() / N;
+    for (int64_t r = 0; r < N * C; ++r)
+      product[r] += ConstVectorMap(s.delta.data() + r * size, size).dot(ConstVectorMap(response.data() + (r / C) * size, size));
+  }
+  return product;
+}
+
 
 void layer_jacobian(const LayerSignals& s, int64_t outputs, double* jacobian, int64_t row_stride) {
   const int64_t rows = s.delta.dim(0);

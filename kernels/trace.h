@@ -15,6 +15,7 @@ struct LayerSignals {
   bool convolution = false;
   double multiplier = 1.0;        // the forward's weight multiplier (NTK parameterisation)
   int64_t parameter_offset = 0;   // where this layer's weight starts in the flat state_dict-ordered vector
+  int64_t parameter_index = 0;    // the weight's index in Sequential::parameters(); the bias, if any, follows it
   int64_t weight_size = 0, bias_size = 0;
   Tensor input;                   // Dense: (N, I); Conv2d: (N, C_in, H, W)
   Tensor delta;                   // ∂f_c(x_n)/∂(layer output), row n·C + c: Dense (N·C, O); Conv2d (N·C, O, Ho, Wo)
@@ -31,6 +32,21 @@ struct Trace {
 // Forward on inputs (N, ...) and backward of the identity signal for every output: all C rows from one backward.
 // With with_signals false, only the forward runs (output and features).
 Trace trace_network(const Sequential& model, const Tensor& inputs, bool with_signals = true);
+
+// A straight segment in parameter space, θ(t) = base + t·direction, with its own t for every sample: one batched
+// pass evaluates the network at many points of the segment. Each parameterised layer runs twice (on base and on
+// direction) and combines out = out_base + t·out_direction, so no θ(t) is ever formed.
+struct Segment {
+  const std::vector<Tensor>* base = nullptr;       // per parameter, in Sequential::parameters() order
+  const std::vector<Tensor>* direction = nullptr;  // the same shapes
+  std::vector<double> t;                           // one per sample
+};
+Trace trace_segment(const Sequential& model, const Tensor& inputs, const Segment& segment, bool with_signals = true);
+// The input of layer `layer` (an index into model.layers()) at every sample's point of the segment: a forward stopped there.
+Tensor segment_layer_input(const Sequential& model, const Tensor& inputs, const Segment& segment, int64_t layer);
+
+// ⟨∂f_c(x_n)/∂θ, v⟩ for every row n·C + c of a trace with signals: (N·C). v is per parameter, in parameters() order.
+Tensor jacobian_vector_product(const Trace& trace, const std::vector<Tensor>& v);
 
 int64_t flat_parameter_count(const Sequential& model);
 
