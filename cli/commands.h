@@ -16,9 +16,10 @@ struct Command {
 Command register_demo(CLI::App& app);
 Command register_train(CLI::App& app);
 Command register_kernel(CLI::App& app);
+Command register_epk(CLI::App& app);
 
 inline std::vector<Command> register_commands(CLI::App& app) {
-  return {register_demo(app), register_train(app), register_kernel(app)};
+  return {register_demo(app), register_train(app), register_kernel(app), register_epk(app)};
 }
 
 }  // namespace ks::cli

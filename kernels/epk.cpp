@@ -4,6 +4,7 @@
 #include "kernels/epk.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -147,15 +148,13 @@ std::vector<std::vector<double>> find_pieces(const Sequential& model, const Netw
 #pragma omp parallel for schedule(dynamic)
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
       const int64_t first = chunk * groups_per_chunk, last = std::min<int64_t>(first + groups_per_chunk, static_cast<int64_t>(groups.size()));
-      std::vector<int64_t> samples;
       Segment segment = segment_template;
-      segment.t.clear();
       for (int64_t g = first; g < last; ++g)
         for (double t : chebyshev_points(layer.degree, groups[static_cast<size_t>(g)].a, groups[static_cast<size_t>(g)].b)) {
-          samples.push_back(groups[static_cast<size_t>(g)].sample);
+          segment.samples.push_back(groups[static_cast<size_t>(g)].sample);
           segment.t.push_back(t);
         }
-      const Tensor values = segment_layer_input(model, rows_of(inputs, samples), segment, layer.layer);
+      const Tensor values = segment_layer_input(model, rows_of(inputs, segment.samples), segment, layer.layer);
       const int64_t size = values.numel() / values.dim(0);
       for (int64_t g = first; g < last; ++g) {
         const Group& group = groups[static_cast<size_t>(g)];
@@ -207,21 +206,19 @@ RowValues evaluate_rows(const Sequential& model, const Tensor& inputs, const Seg
 #pragma omp parallel for schedule(dynamic)
   for (int64_t tile_index = 0; tile_index < tiles; ++tile_index) {
     const int64_t begin = tile_index * kRowsPerTile, end = std::min(R, begin + kRowsPerTile);
-    std::vector<int64_t> samples;
     Segment segment = segment_template;
-    segment.t.clear();
     for (int64_t r = begin; r < end; ++r) {
-      samples.push_back(rows[static_cast<size_t>(r)].sample);
+      segment.samples.push_back(rows[static_cast<size_t>(r)].sample);
       segment.t.push_back(rows[static_cast<size_t>(r)].t);
     }
-    Trace trace = trace_segment(model, rows_of(inputs, samples), segment);
+    Trace trace = trace_segment(model, rows_of(inputs, segment.samples), segment);
     std::copy_n(trace.output.data(), trace.output.numel(), values.output.data() + begin * C);
     if (first) {
       const Tensor product = jacobian_vector_product(trace, *first);
       std::copy_n(product.data(), product.numel(), values.along_first.data() + begin * C);
     }
     if (second) {
-      const Tensor product = jacobian_vector_product(trace, *second);
+      const Tensor product = jacobian_vector_product(trace, *second, &segment);
       std::copy_n(product.data(), product.numel(), values.along_second.data() + begin * C);
     }
     const Tile tile = tile_from_trace(std::move(trace), begin, method);
@@ -313,6 +310,8 @@ EpkResult exact_path_kernel(const Sequential& model, const Tensor& test_inputs, 
   if (train.size() == 0) throw ShapeError("exact_path_kernel: the training set is empty");
   if (test_inputs.numel() / test_inputs.dim(0) != train.inputs.numel() / train.size())
     throw ShapeError("exact_path_kernel: test inputs " + shape_string(test_inputs.shape()) + " do not match training inputs " + shape_string(train.inputs.shape()));
+  const auto started = std::chrono::steady_clock::now();
+  auto seconds_since = [](std::chrono::steady_clock::time_point from) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count(); };
   auto wants = [&](PathKernel kind) { return std::find(options.kernels.begin(), options.kernels.end(), kind) != options.kernels.end(); };
   const bool want_exact = wants(PathKernel::exact), want_domingos = wants(PathKernel::domingos);
   const bool decay = record.weight_decay != 0.0;
@@ -354,13 +353,18 @@ EpkResult exact_path_kernel(const Sequential& model, const Tensor& test_inputs, 
       for (int64_t c = 0; c < C; ++c) result.coefficients[step.batch[static_cast<size_t>(i)] * C + c] += a[i * C + c];
 
     const std::vector<Tensor> base = parameter_values(model);
+    const auto step_started = std::chrono::steady_clock::now();
     sgd_step(model, train, step.batch, step.learning_rate, record.weight_decay, record.loss, static_cast<int64_t>(s));
+    result.training_seconds += seconds_since(step_started);
     const std::vector<Tensor> direction = difference(parameter_values(model), base);
     if (decay)
       for (size_t k = 0; k < base.size(); ++k) decay_sum[k].vector() -= (step.learning_rate * record.weight_decay) * base[k].vector();
     Segment segment;
     segment.base = &base;
     segment.direction = &direction;
+    const std::pair<Tensor, Tensor> first_layer = first_layer_outputs(model, test_inputs, segment);
+    segment.first_base = &first_layer.first;
+    segment.first_direction = &first_layer.second;
 
     // The quadrature rows: one at t = 0 (f(x;θ_s) and Domingos' kernel), then the path integral's nodes.
     std::vector<QuadratureRow> start_rows;
@@ -576,6 +580,7 @@ EpkResult exact_path_kernel(const Sequential& model, const Tensor& test_inputs, 
     result.machines.push_back(std::move(machine));
   }
   set_parameter_values(model, thetaT);
+  result.seconds = seconds_since(started);
   return result;
 }
 

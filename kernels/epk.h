@@ -68,6 +68,7 @@ struct EpkResult {
   Tensor coefficients;                // (N, C): Σ_s a_{i,s}, each training point's total loss-derivative weight
   QuadratureReport quadrature;
   int64_t steps = 0;
+  double seconds = 0.0, training_seconds = 0.0;  // the whole computation, and the SGD steps of the replay inside it
 };
 
 // Replays the record from the model's current parameters (θ_0) and evaluates every requested kernel machine on the

@@ -35,17 +35,31 @@ int64_t flat_parameter_count(const Sequential& model) { return model.parameter_c
 namespace {
 
 // The weight (times its multiplier) and bias of parameterised layer `index` at the segment's base or direction.
+// The weight is copied only when a multiplier must be applied.
 struct LayerWeights {
-  Tensor weight;
+  Tensor scaled;
+  const double* weight = nullptr;
   const double* bias = nullptr;
 };
 
 LayerWeights weights_of(const Tensor& weight, const Var& bias, double multiplier, const std::vector<Tensor>* values, int64_t index) {
-  if (!values) return {effective_weight(weight, multiplier), bias ? bias->value.data() : nullptr};
-  const Tensor& w = (*values)[static_cast<size_t>(index)];
-  if (w.shape() != weight.shape())
-    throw ShapeError("trace_segment: parameter " + std::to_string(index) + " is " + shape_string(w.shape()) + ", the model's is " + shape_string(weight.shape()));
-  return {effective_weight(w, multiplier), bias ? (*values)[static_cast<size_t>(index + 1)].data() : nullptr};
+  const Tensor* source = &weight;
+  const double* bias_values = bias ? bias->value.data() : nullptr;
+  if (values) {
+    source = &(*values)[static_cast<size_t>(index)];
+    if (source->shape() != weight.shape())
+      throw ShapeError("trace_segment: parameter " + std::to_string(index) + " is " + shape_string(source->shape()) + ", the model's is " + shape_string(weight.shape()));
+    bias_values = bias ? (*values)[static_cast<size_t>(index + 1)].data() : nullptr;
+  }
+  LayerWeights w;
+  w.bias = bias_values;
+  if (multiplier == 1.0) {
+    w.weight = source->data();
+  } else {
+    w.scaled = effective_weight(*source, multiplier);
+    w.weight = w.scaled.data();
+  }
+  return w;
 }
 
 // out[n] += t_n · extra[n] for rows of `size` values, row n using the t of sample n / group.
@@ -54,6 +68,23 @@ void add_scaled_rows(double* out, const double* extra, const std::vector<double>
     const double scale = t[static_cast<size_t>(r / group)];
     for (int64_t k = 0; k < size; ++k) out[r * size + k] += scale * extra[r * size + k];
   }
+}
+
+// Row n of the first parameterised layer's output from the segment's cache: base + t_n·direction of its distinct input.
+bool cached_first_layer(const Segment* segment, int64_t parameter_index, Tensor& output) {
+  if (!segment || parameter_index != 0 || !segment->first_base) return false;
+  const int64_t N = output.dim(0), size = output.numel() / N;
+  if (!segment->first_direction || static_cast<int64_t>(segment->samples.size()) != N || segment->first_base->numel() / segment->first_base->dim(0) != size)
+    throw ShapeError("trace_segment: the first-layer cache does not match the rows");
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t sample = segment->samples[static_cast<size_t>(n)];
+    const double* a = segment->first_base->data() + sample * size;
+    const double* d = segment->first_direction->data() + sample * size;
+    const double t = segment->t[static_cast<size_t>(n)];
+    double* out = output.data() + n * size;
+    for (int64_t k = 0; k < size; ++k) out[k] = a[k] + t * d[k];
+  }
+  return true;
 }
 
 // The forward, then (with signals) the backward of the identity signal. A segment, when given, sets the parameters;
@@ -89,12 +120,15 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       if (x.rank() != 2 || x.dim(1) != o.in_features)
         throw ShapeError("trace: " + dense->describe() + " got input " + shape_string(x.shape()));
       record.output = Tensor({N, o.out_features});
+      if (cached_first_layer(segment, parameter_index, record.output)) {
+      } else {
       const LayerWeights w = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, base, parameter_index);
-      linear_forward(record.output.data(), x.data(), w.weight.data(), w.bias, N, o.in_features, o.out_features);
-      if (segment) {
+      linear_forward(record.output.data(), x.data(), w.weight, w.bias, N, o.in_features, o.out_features);
+      }
+      if (segment && !(parameter_index == 0 && segment->first_base)) {
         const LayerWeights d = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, segment->direction, parameter_index);
         Tensor extra({N, o.out_features});
-        linear_forward(extra.data(), x.data(), d.weight.data(), d.bias, N, o.in_features, o.out_features);
+        linear_forward(extra.data(), x.data(), d.weight, d.bias, N, o.in_features, o.out_features);
         add_scaled_rows(record.output.data(), extra.data(), segment->t, N, o.out_features, 1);
       }
       record_parameter = parameter_index;
@@ -104,12 +138,15 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       if (x.rank() != 4 || x.dim(1) != o.in_channels) throw ShapeError("trace: " + conv->describe() + " got input " + shape_string(x.shape()));
       Conv2dGeometry g{N, o.in_channels, x.dim(2), x.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
       record.output = Tensor({N, g.out_channels, g.out_height(), g.out_width()});
+      if (cached_first_layer(segment, parameter_index, record.output)) {
+      } else {
       const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, parameter_index);
-      conv2d_forward(record.output.data(), x.data(), w.weight.data(), w.bias, g);
-      if (segment) {
+      conv2d_forward(record.output.data(), x.data(), w.weight, w.bias, g);
+      }
+      if (segment && !(parameter_index == 0 && segment->first_base)) {
         const LayerWeights d = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, segment->direction, parameter_index);
         Tensor extra(record.output.shape());
-        conv2d_forward(extra.data(), x.data(), d.weight.data(), d.bias, g);
+        conv2d_forward(extra.data(), x.data(), d.weight, d.bias, g);
         add_scaled_rows(record.output.data(), extra.data(), segment->t, N, record.output.numel() / N, 1);
       }
       record_parameter = parameter_index;
@@ -146,7 +183,14 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) signal[(n * C + c) * C + c] = 1.0;
   std::vector<LayerSignals> reversed;
-  for (size_t position = records.size(); position-- > 0;) {
+  // Below the first parameterised layer no signal is needed: the backward stops there.
+  size_t first_parameterised = records.size();
+  for (size_t position = 0; position < records.size(); ++position)
+    if (parameter_indices[position] >= 0) {
+      first_parameterised = position;
+      break;
+    }
+  for (size_t position = records.size(); position-- > first_parameterised;) {
     const ForwardRecord* it = &records[position];
     const Layer* layer = it->layer;
     const int64_t in_size = it->input.numel() / N, out_size = it->output.numel() / N;
@@ -161,15 +205,16 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       s.bias_size = dense->bias ? o.out_features : 0;
       s.input = it->input;
       s.delta = signal;
+      reversed.push_back(std::move(s));
+      if (position == first_parameterised) break;
       const LayerWeights w = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, base, s.parameter_index);
-      linear_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight.data(), rows, o.in_features, o.out_features);
+      linear_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight, rows, o.in_features, o.out_features);
       if (segment) {
         const LayerWeights d = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, segment->direction, s.parameter_index);
         Tensor extra(previous.shape());
-        linear_backward(extra.data(), nullptr, nullptr, signal.data(), nullptr, d.weight.data(), rows, o.in_features, o.out_features);
+        linear_backward(extra.data(), nullptr, nullptr, signal.data(), nullptr, d.weight, rows, o.in_features, o.out_features);
         add_scaled_rows(previous.data(), extra.data(), segment->t, rows, in_size, C);
       }
-      reversed.push_back(std::move(s));
     } else if (auto* conv = dynamic_cast<const Conv2d*>(layer)) {
       const Conv2dLayerOptions& o = conv->options();
       LayerSignals s;
@@ -184,15 +229,16 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       s.geometry = Conv2dGeometry{N, o.in_channels, it->input.dim(2), it->input.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
       Conv2dGeometry g = s.geometry;
       g.batch = rows;
+      reversed.push_back(std::move(s));
+      if (position == first_parameterised) break;
       const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, s.parameter_index);
-      conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight.data(), g);
+      conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight, g);
       if (segment) {
         const LayerWeights d = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, segment->direction, s.parameter_index);
         Tensor extra(previous.shape());
-        conv2d_backward(extra.data(), nullptr, nullptr, signal.data(), nullptr, d.weight.data(), g);
+        conv2d_backward(extra.data(), nullptr, nullptr, signal.data(), nullptr, d.weight, g);
         add_scaled_rows(previous.data(), extra.data(), segment->t, rows, in_size, C);
       }
-      reversed.push_back(std::move(s));
     } else if (auto* activation = dynamic_cast<const Activation*>(layer)) {
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t n = r / C;
@@ -251,13 +297,26 @@ Trace trace_segment(const Sequential& model, const Tensor& inputs, const Segment
   return run_trace(model, inputs, &segment, with_signals, -1);
 }
 
+std::pair<Tensor, Tensor> first_layer_outputs(const Sequential& model, const Tensor& inputs, const Segment& segment) {
+  int64_t first = 0;
+  for (const auto& layer : model.layers()) {
+    ++first;
+    if (dynamic_cast<const Dense*>(layer.get()) || dynamic_cast<const Conv2d*>(layer.get())) break;
+  }
+  // t = 0 on base gives the base outputs; the direction taken as its own base gives the direction's.
+  Segment on_base{segment.base, segment.direction, std::vector<double>(static_cast<size_t>(inputs.dim(0)), 0.0), {}, nullptr, nullptr};
+  Segment on_direction{segment.direction, segment.direction, on_base.t, {}, nullptr, nullptr};
+  const bool whole = first >= static_cast<int64_t>(model.layers().size());
+  return {run_trace(model, inputs, &on_base, false, whole ? -1 : first).output, run_trace(model, inputs, &on_direction, false, whole ? -1 : first).output};
+}
+
 Tensor segment_layer_input(const Sequential& model, const Tensor& inputs, const Segment& segment, int64_t layer) {
   if (layer < 0 || layer >= static_cast<int64_t>(model.layers().size()))
     throw std::out_of_range("segment_layer_input: layer " + std::to_string(layer) + " of " + std::to_string(model.layers().size()));
   return run_trace(model, inputs, &segment, false, layer).output;
 }
 
-Tensor jacobian_vector_product(const Trace& trace, const std::vector<Tensor>& v) {
+Tensor jacobian_vector_product(const Trace& trace, const std::vector<Tensor>& v, const Segment* segment) {
   const int64_t N = trace.samples, C = trace.outputs;
   Tensor product({N * C});
   for (const LayerSignals& s : trace.layers) {
@@ -267,7 +326,14 @@ Tensor jacobian_vector_product(const Trace& trace, const std::vector<Tensor>& v)
     const Tensor scaled = effective_weight(weight, s.multiplier);
     // The layer's output under the weights v, per sample; its dot product with Δ is the row's directional derivative.
     Tensor response;
-    if (!s.convolution) {
+    if (segment && &v == segment->direction && segment->first_direction && s.parameter_index == 0) {
+      const Tensor& cache = *segment->first_direction;
+      const int64_t size = cache.numel() / cache.dim(0);
+      Shape shape = cache.shape();
+      shape[0] = N;
+      response = Tensor(shape);
+      for (int64_t n = 0; n < N; ++n) std::copy_n(cache.data() + segment->samples[static_cast<size_t>(n)] * size, size, response.data() + n * size);
+    } else if (!s.convolution) {
       const int64_t O = s.delta.dim(1), I = s.input.dim(1);
       response = Tensor({N, O});
       linear_forward(response.data(), s.input.data(), scaled.data(), bias, N, I, O);

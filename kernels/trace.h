@@ -40,13 +40,22 @@ struct Segment {
   const std::vector<Tensor>* base = nullptr;       // per parameter, in Sequential::parameters() order
   const std::vector<Tensor>* direction = nullptr;  // the same shapes
   std::vector<double> t;                           // one per sample
+  // Optional, for rows that repeat a few distinct inputs: row n is distinct input samples[n], and first_base and
+  // first_direction hold the first parameterised layer's outputs on those inputs under base and under direction
+  // (from first_layer_outputs), so that layer, often the largest, is not recomputed for every row.
+  std::vector<int64_t> samples;
+  const Tensor* first_base = nullptr;
+  const Tensor* first_direction = nullptr;
 };
+// The first parameterised layer's outputs on distinct inputs under segment.base and under segment.direction.
+std::pair<Tensor, Tensor> first_layer_outputs(const Sequential& model, const Tensor& inputs, const Segment& segment);
 Trace trace_segment(const Sequential& model, const Tensor& inputs, const Segment& segment, bool with_signals = true);
 // The input of layer `layer` (an index into model.layers()) at every sample's point of the segment: a forward stopped there.
 Tensor segment_layer_input(const Sequential& model, const Tensor& inputs, const Segment& segment, int64_t layer);
 
 // ⟨∂f_c(x_n)/∂θ, v⟩ for every row n·C + c of a trace with signals: (N·C). v is per parameter, in parameters() order.
-Tensor jacobian_vector_product(const Trace& trace, const std::vector<Tensor>& v);
+// When v is the segment's own direction and the segment caches the first layer, that layer's response is read from it.
+Tensor jacobian_vector_product(const Trace& trace, const std::vector<Tensor>& v, const Segment* segment = nullptr);
 
 int64_t flat_parameter_count(const Sequential& model);
 
