@@ -584,6 +584,14 @@ EpkResult exact_path_kernel(const Sequential& model, const Tensor& test_inputs, 
   return result;
 }
 
+std::vector<std::vector<double>> path_pieces(const Sequential& model, const Tensor& inputs, const Segment& segment) {
+  const NetworkShape network = analyse(model);
+  if (!network.piecewise_polynomial) throw std::invalid_argument("path_pieces: the network has smooth activations; it is not piecewise polynomial along a segment");
+  Segment plain = segment;
+  plain.first_base = plain.first_direction = nullptr;
+  return find_pieces(model, network, inputs, plain);
+}
+
 TopAttributions top_attributions(const Tensor& attributions, int64_t input, int64_t output, int64_t k) {
   if (attributions.rank() != 3) throw ShapeError("top_attributions: attributions must be (M, N, C), got " + shape_string(attributions.shape()));
   const int64_t N = attributions.dim(1), C = attributions.dim(2);

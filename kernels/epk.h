@@ -76,6 +76,10 @@ struct EpkResult {
 EpkResult exact_path_kernel(const Sequential& model, const Tensor& test_inputs, const TrainingRecord& record,
                             const EpkOptions& options = {});
 
+// The piece finder on its own: per input, the sorted bounds 0 = t_0 < … < t_k = 1 between which every ReLU sign and
+// max-pool winner of the network along the segment stays fixed (piecewise-polynomial nets only; throws otherwise).
+std::vector<std::vector<double>> path_pieces(const Sequential& model, const Tensor& inputs, const Segment& segment);
+
 // The k training points with the largest positive and the most negative attribution to output `output` of test input m.
 struct TopAttributions {
   std::vector<int64_t> positive, negative;  // training-set positions

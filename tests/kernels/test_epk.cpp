@@ -118,3 +118,163 @@ TEST_CASE("the EPK reproduces a ReLU net trained by full-batch GD and by SGD to 
 }
 
 }  // namespace ks
+
+namespace ks {
+
+namespace {
+
+double largest_magnitude(const Tensor& t) { return t.vector().cwiseAbs().maxCoeff(); }
+
+// Exactness in the norm-wise sense: the largest error against the largest output.
+void check_exact(const EpkResult& result, double bound = 1e-13) {
+  const KernelMachine& exact = machine(result, PathKernel::exact);
+  INFO("exact abs " << exact.max_abs_error << " rel " << exact.max_rel_error << " scale " << largest_magnitude(result.final));
+  CHECK(exact.max_abs_error <= bound * largest_magnitude(result.final));
+  CHECK(exact.decisions_agree);
+}
+
+}  // namespace
+
+TEST_CASE("the EPK is exact for a cross-entropy head, for MSE and with weight decay in its own column") {
+  SUBCASE("three classes, cross-entropy") {
+    TrainOptions o = sgd(2, 8, 0.4);
+    o.loss = LossKind::cross_entropy;
+    Trained t = train_toy("mlp:12-12", 3, o);
+    const EpkResult result = run_epk(t);
+    CHECK(result.outputs == 3);
+    check_exact(result);
+    CHECK(machine(result, PathKernel::domingos).max_abs_error > 1e3 * machine(result, PathKernel::exact).max_abs_error);
+  }
+  SUBCASE("mean squared error") {
+    TrainOptions o = sgd(2, 8, 0.2);
+    o.loss = LossKind::mse;
+    Trained t = train_toy("mlp:12", 1, o);
+    check_exact(run_epk(t));
+  }
+  SUBCASE("weight decay") {
+    TrainOptions o = sgd(2, 8, 0.4);
+    o.weight_decay = 0.05;
+    Trained t = train_toy("mlp:16-16", 1, o);
+    const EpkResult result = run_epk(t);
+    check_exact(result);
+    for (const KernelMachine& m : result.machines) CHECK(largest_magnitude(m.weight_decay) > 0.0);
+    // Without its column the machine misses: the term is real and it is not hidden in the kernel.
+    const KernelMachine& exact = machine(result, PathKernel::exact);
+    Tensor without = exact.outputs;
+    without.vector() -= exact.weight_decay.vector();
+    CHECK((without.vector() - result.final.vector()).cwiseAbs().maxCoeff() > 1e6 * exact.max_abs_error);
+  }
+}
+
+TEST_CASE("attributions sum to each test output's change, and the EPK matrix carries the same terms") {
+  Trained t = train_toy("mlp:16-16", 1, sgd(2, 8, 0.5));
+  const EpkResult result = run_epk(t);
+  const int64_t M = result.final.dim(0), N = t.train.size();
+  REQUIRE(result.attributions.shape() == Shape({M, N, 1}));
+  REQUIRE(result.kernel.shape() == Shape({M, N}));
+  for (int64_t m = 0; m < M; ++m) {
+    double total = 0.0, scale = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      total += result.attributions[m * N + n];
+      scale += std::abs(result.attributions[m * N + n]);
+    }
+    const double change = result.final[m] - result.initial[m];
+    CHECK(std::abs(total - change) <= 1e-13 * std::max(scale, 1.0));
+  }
+  // Top-k lists are sorted and signed.
+  const TopAttributions top = top_attributions(result.attributions, 0, 0, 3);
+  for (size_t j = 0; j + 1 < top.positive_values.size(); ++j) CHECK(top.positive_values[j] >= top.positive_values[j + 1]);
+  for (double v : top.positive_values) CHECK(v > 0.0);
+  for (double v : top.negative_values) CHECK(v < 0.0);
+}
+
+TEST_CASE("the piece finder finds a ReLU switching inside a step, in the first and in a deeper layer") {
+  // f(x) = v·relu(w x + b) + c with one hidden unit; along the segment only b moves: b(t) = −0.5 + t.
+  auto model = build_model({"mlp:1", {1}, 1, InitKind::glorot_uniform, 0});
+  std::vector<Tensor> base = parameter_values(*model), direction;
+  base[0][0] = 1.0;   // w
+  base[1][0] = -0.5;  // b
+  base[2][0] = 2.0;   // v
+  base[3][0] = 0.0;   // c
+  for (const Tensor& p : base) direction.emplace_back(p.shape());
+  direction[1][0] = 1.0;
+  Segment segment{&base, &direction, {}, {}, nullptr, nullptr};
+  const Tensor inputs({3, 1}, std::vector<double>{0.2, 0.9, -1.0});
+  const std::vector<std::vector<double>> pieces = path_pieces(*model, inputs, segment);
+  REQUIRE(pieces[0].size() == 3);
+  CHECK(pieces[0][1] == doctest::Approx(0.3).epsilon(1e-15));  // 0.2 − 0.5 + t = 0
+  CHECK(pieces[1] == std::vector<double>{0.0, 1.0});             // positive throughout
+  CHECK(pieces[2] == std::vector<double>{0.0, 1.0});             // negative throughout
+
+  // Two hidden layers, both weights moving: the second layer's input is quadratic in t on the first layer's piece.
+  auto deep = build_model({"mlp:1-1", {1}, 1, InitKind::glorot_uniform, 0});
+  std::vector<Tensor> b2 = parameter_values(*deep), d2;
+  for (Tensor& p : b2) p.fill(0.0);
+  for (const Tensor& p : b2) d2.emplace_back(p.shape());
+  b2[0][0] = 1.0;  // w1: z1 = x (t-independent, positive for x = 1)
+  b2[2][0] = 1.0;  // w2
+  d2[2][0] = 1.0;  // w2(t) = 1 + t
+  b2[3][0] = -1.5;  // b2
+  d2[3][0] = 0.0;
+  d2[0][0] = 1.0;  // w1(t) = 1 + t: z2 = (1 + t)² − 1.5, zero at t = sqrt(1.5) − 1
+  Segment deep_segment{&b2, &d2, {}, {}, nullptr, nullptr};
+  const std::vector<std::vector<double>> deep_pieces = path_pieces(*deep, Tensor({1, 1}, std::vector<double>{1.0}), deep_segment);
+  REQUIRE(deep_pieces[0].size() == 3);
+  CHECK(std::abs(deep_pieces[0][1] - (std::sqrt(1.5) - 1.0)) < 1e-15);
+}
+
+TEST_CASE("a crude quadrature (one node, no breakpoints) is clearly inexact, so the exactness checks can fail") {
+  Trained t = train_toy("mlp:16-16", 1, sgd(3, 8, 0.5));
+  const EpkResult good = run_epk(t);
+  EpkOptions crude;
+  crude.kernels = {PathKernel::exact};
+  crude.quadrature = PathQuadrature::crude;
+  const EpkResult bad = run_epk(t, crude);
+  CHECK(machine(bad, PathKernel::exact).max_abs_error > 1e4 * machine(good, PathKernel::exact).max_abs_error);
+  // Too few nodes per piece is also inexact for a deeper net (degree 2 gradient needs 2 nodes).
+  EpkOptions one_node;
+  one_node.kernels = {PathKernel::exact};
+  one_node.extra_nodes = -1;
+  CHECK(machine(run_epk(t, one_node), PathKernel::exact).max_abs_error > 1e3 * machine(good, PathKernel::exact).max_abs_error);
+}
+
+TEST_CASE("a tanh net is reproduced with adaptive Gauss-Legendre") {
+  Trained t = train_toy("mlp:16-16/tanh", 1, sgd(2, 8, 0.5));
+  const EpkResult result = run_epk(t);
+  CHECK(result.quadrature.mode == "adaptive Gauss-Legendre");
+  CHECK(result.quadrature.nodes > 0);
+  check_exact(result);
+  MESSAGE("tanh: exact rel " << machine(result, PathKernel::exact).max_rel_error << ", nodes " << result.quadrature.nodes << ", pieces " << result.quadrature.pieces);
+}
+
+TEST_CASE("the EPK of a conv net with max-pooling is exact and gives the same bits with 1, 2 and 4 threads") {
+  Rng rng(3);
+  Dataset data;
+  data.inputs = test::random_tensor({30, 1, 6, 6}, rng, 0.0, 1.0);
+  for (int n = 0; n < 30; ++n) {
+    data.labels.push_back(data.inputs[n * 36] > 0.5 ? 1 : 0);
+    data.source_indices.push_back(n);
+  }
+  auto model = build_model({"conv:3,M,4", {1, 6, 6}, 1, InitKind::he_normal, 1});
+  const std::vector<Tensor> theta0 = parameter_values(*model);
+  const TrainResult trained = train(*model, data, data, sgd(2, 10, 0.3));
+  const Tensor test = test::random_tensor({7, 1, 6, 6}, rng, 0.0, 1.0);
+  TrainingRecord record{&data, &trained.steps, 0.0, LossKind::logistic};
+  std::vector<EpkResult> results;
+  const int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 4}) {
+    omp_set_num_threads(threads);
+    set_parameter_values(*model, theta0);
+    results.push_back(exact_path_kernel(*model, test, record));
+  }
+  omp_set_num_threads(saved);
+  check_exact(results[0]);
+  CHECK(results[0].quadrature.breakpoints > 0);
+  for (size_t k = 1; k < results.size(); ++k) {
+    CHECK(test::bit_equal(results[k].attributions, results[0].attributions));
+    CHECK(test::bit_equal(results[k].kernel, results[0].kernel));
+    for (size_t j = 0; j < results[0].machines.size(); ++j) CHECK(test::bit_equal(results[k].machines[j].outputs, results[0].machines[j].outputs));
+  }
+}
+
+}  // namespace ks
