@@ -159,13 +159,22 @@ void im2col(double* columns, const double* image, const Conv2dGeometry& g, int64
     for (int64_t ki = 0; ki < k; ++ki)
       for (int64_t kj = 0; kj < k; ++kj) {
         double* row = columns + ((c * k + ki) * k + kj) * column_count + column_offset;
+        // Output columns oj whose input column j = oj·stride − padding + kj lies inside the image: [first, last).
+        const int64_t shift = kj - g.padding;
+        const int64_t first = std::min(Wo, shift >= 0 ? 0 : (-shift + g.stride - 1) / g.stride);
+        const int64_t last = std::max(first, std::min(Wo, g.width - shift <= 0 ? 0 : (g.width - shift + g.stride - 1) / g.stride));
         for (int64_t oi = 0; oi < Ho; ++oi) {
+          double* out = row + oi * Wo;
           const int64_t i = oi * g.stride - g.padding + ki;
-          for (int64_t oj = 0; oj < Wo; ++oj) {
-            const int64_t j = oj * g.stride - g.padding + kj;
-            const bool inside = i >= 0 && i < g.height && j >= 0 && j < g.width;
-            row[oi * Wo + oj] = inside ? image[(c * g.height + i) * g.width + j] : 0.0;
+          if (i < 0 || i >= g.height) {
+            std::fill_n(out, Wo, 0.0);
+            continue;
           }
+          const double* source = image + (c * g.height + i) * g.width + shift;
+          std::fill_n(out, first, 0.0);
+          if (g.stride == 1) std::copy(source + first, source + last, out + first);
+          else for (int64_t oj = first; oj < last; ++oj) out[oj] = source[oj * g.stride];
+          std::fill(out + last, out + Wo, 0.0);
         }
       }
 }

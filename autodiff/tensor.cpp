@@ -2,6 +2,8 @@
 // No arithmetic beyond what the views give: ops live in ops.cpp.
 #include "autodiff/tensor.h"
 
+#include <malloc.h>
+
 #include <sstream>
 
 namespace ks {
@@ -59,5 +61,10 @@ Tensor Tensor::reshaped(Shape shape) const {
 }
 
 void Tensor::fill(double value) { std::fill(values_.begin(), values_.end(), value); }
+
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
 
 }  // namespace ks

@@ -83,4 +83,8 @@ class Tensor {
   AlignedBuffer values_;
 };
 
+// Asks malloc to keep freed blocks instead of returning them to the system: the per-tile buffers of the kernels and
+// convolutions are freed and allocated again thousands of times, and fresh pages cost a fault and a clear each time.
+void keep_freed_memory();
+
 }  // namespace ks

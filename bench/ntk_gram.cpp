@@ -17,6 +17,7 @@ static Tensor first(const Dataset& data, int64_t count) {
 }
 
 int main(int argc, char** argv) {
+  ks::keep_freed_memory();
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 3;
   const int threads = omp_get_max_threads();
   const double gemm_core = bench::eigen_gemm_gflops();

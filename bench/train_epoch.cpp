@@ -11,6 +11,7 @@
 using namespace ks;
 
 int main(int argc, char** argv) {
+  ks::keep_freed_memory();
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 3;
   const auto root = bench::shared_datasets();
   const Task cifar = make_task(load_source({"cifar10:" + (root / "cifar-10-batches-bin").string()}), {{}, 2000, 0});

@@ -3,9 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "autodiff/tensor.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
+  ks::keep_freed_memory();
   CLI::App app{"kernelscope: train neural networks and look at them through their kernels (NTK, after kernel, exact path kernel)."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "kernelscope 0.1.0");

@@ -3,8 +3,10 @@
 // Gradients per sample are then outer products (Dense) or Δ times that sample's im2col patches (Conv2d).
 #include "kernels/trace.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <typeinfo>
+#include <vector>
 
 namespace ks {
 
@@ -138,16 +140,29 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       if (x.rank() != 4 || x.dim(1) != o.in_channels) throw ShapeError("trace: " + conv->describe() + " got input " + shape_string(x.shape()));
       Conv2dGeometry g{N, o.in_channels, x.dim(2), x.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
       record.output = Tensor({N, g.out_channels, g.out_height(), g.out_width()});
-      if (cached_first_layer(segment, parameter_index, record.output)) {
-      } else {
       const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, parameter_index);
-      conv2d_forward(record.output.data(), x.data(), w.weight, w.bias, g);
-      }
-      if (segment && !(parameter_index == 0 && segment->first_base)) {
+      if (cached_first_layer(segment, parameter_index, record.output)) {
+      } else if (segment) {
+        // Base and direction as one convolution with 2·O output channels: the patches are gathered once.
         const LayerWeights d = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, segment->direction, parameter_index);
-        Tensor extra(record.output.shape());
-        conv2d_forward(extra.data(), x.data(), d.weight, d.bias, g);
-        add_scaled_rows(record.output.data(), extra.data(), segment->t, N, record.output.numel() / N, 1);
+        const int64_t O = g.out_channels, patch = g.patch_size(), spatial = g.out_height() * g.out_width();
+        std::vector<double> weights(static_cast<size_t>(2 * O * patch)), biases(static_cast<size_t>(2 * O), 0.0);
+        std::copy_n(w.weight, O * patch, weights.begin());
+        std::copy_n(d.weight, O * patch, weights.begin() + O * patch);
+        if (w.bias) std::copy_n(w.bias, O, biases.begin());
+        if (d.bias) std::copy_n(d.bias, O, biases.begin() + O);
+        Conv2dGeometry both = g;
+        both.out_channels = 2 * O;
+        Tensor pair({N, 2 * O, g.out_height(), g.out_width()});
+        conv2d_forward(pair.data(), x.data(), weights.data(), w.bias ? biases.data() : nullptr, both);
+        for (int64_t n = 0; n < N; ++n) {
+          const double t = segment->t[static_cast<size_t>(n)];
+          const double* from = pair.data() + n * 2 * O * spatial;
+          double* out = record.output.data() + n * O * spatial;
+          for (int64_t k = 0; k < O * spatial; ++k) out[k] = from[k] + t * from[O * spatial + k];
+        }
+      } else {
+        conv2d_forward(record.output.data(), x.data(), w.weight, w.bias, g);
       }
       record_parameter = parameter_index;
       parameter_index += conv->bias ? 2 : 1;
