@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -55,6 +58,20 @@ inline std::filesystem::path shared_datasets() {
   if (const char* env = std::getenv("KERNELSCOPE_DATA")) return env;
   std::filesystem::path path = std::filesystem::path(KERNELSCOPE_SOURCE_DIR) / ".." / "shared" / "datasets";
   return std::filesystem::exists(path) ? std::filesystem::canonical(path) : std::filesystem::path();
+}
+
+// Runs the kernelscope program with arguments; its exit code and everything it printed (stdout and stderr).
+struct CommandResult {
+  int exit_code;
+  std::string output;
+};
+inline CommandResult run_cli(const std::string& arguments) {
+  const std::filesystem::path log = std::filesystem::temp_directory_path() / ("kernelscope-cli-" + std::to_string(getpid()) + ".log");
+  const int status = std::system((std::string(KERNELSCOPE_CLI_PATH) + " " + arguments + " > " + log.string() + " 2>&1").c_str());
+  std::stringstream text;
+  text << std::ifstream(log).rdbuf();
+  std::filesystem::remove(log);
+  return {WEXITSTATUS(status), text.str()};
 }
 
 }  // namespace ks::test

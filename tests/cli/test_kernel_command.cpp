@@ -16,14 +16,9 @@ namespace ks {
 namespace fs = std::filesystem;
 
 static int kernelscope(const std::string& arguments, std::string* output = nullptr) {
-  const fs::path log = fs::temp_directory_path() / ("kernelscope-kcli-" + std::to_string(getpid()) + ".log");
-  const int status = std::system((std::string(KERNELSCOPE_CLI_PATH) + " " + arguments + " > " + log.string() + " 2>&1").c_str());
-  if (output) {
-    std::stringstream text;
-    text << std::ifstream(log).rdbuf();
-    *output = text.str();
-  }
-  return WEXITSTATUS(status);
+  const test::CommandResult result = test::run_cli(arguments);
+  if (output) *output = result.output;
+  return result.exit_code;
 }
 
 TEST_CASE("kernelscope kernel writes the Gram the library computes, at θ_0, θ_T and a replayed step") {

@@ -13,20 +13,8 @@ namespace ks {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int exit_code;
-  std::string output;
-};
-
-static CommandResult run_cli(const std::string& arguments) {
-  const fs::path log = fs::temp_directory_path() / ("kernelscope-cli-" + std::to_string(getpid()) + ".log");
-  const std::string command = std::string(KERNELSCOPE_CLI_PATH) + " " + arguments + " > " + log.string() + " 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  return {WEXITSTATUS(status), text.str()};
-}
+using test::CommandResult;
+using test::run_cli;
 
 TEST_CASE("kernelscope train writes a complete run directory that loads back and replays bit-exactly") {
   const fs::path out = fs::temp_directory_path() / ("kernelscope-run-" + std::to_string(getpid()));
