@@ -150,7 +150,7 @@ void softplus_backward(double* dinp, const double* dout, const double* inp, int6
 // ---- convolution -----------------------------------------------------------------------------
 
 // Samples per GEMM: fixed, so results depend neither on the batch size's split across threads nor on the thread count.
-constexpr int64_t kConvChunk = 32;
+constexpr int64_t kConvChunk = 8;
 
 void im2col(double* columns, const double* image, const Conv2dGeometry& g, int64_t column_count,
             int64_t column_offset) {

@@ -106,6 +106,8 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
   std::vector<ForwardRecord> records;
   std::vector<int64_t> parameter_indices;  // per record: the weight's index, or -1
   Tensor x = inputs;
+  const bool keep_records = with_signals && stop_layer < 0;
+  Tensor features;  // the last Dense layer's input, when no records are kept
   int64_t parameter_index = 0, layer_index = 0;
   for (const auto& owned : model.layers()) {
     if (layer_index++ == stop_layer) {
@@ -115,30 +117,32 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       return stopped;
     }
     const Layer* layer = owned.get();
-    ForwardRecord record{layer, x, {}, {}};
+    ForwardRecord record{layer, std::move(x), {}, {}};
+    const Tensor& input = record.input;
     int64_t record_parameter = -1;
     if (auto* dense = dynamic_cast<const Dense*>(layer)) {
       const DenseOptions& o = dense->options();
-      if (x.rank() != 2 || x.dim(1) != o.in_features)
-        throw ShapeError("trace: " + dense->describe() + " got input " + shape_string(x.shape()));
+      if (input.rank() != 2 || input.dim(1) != o.in_features)
+        throw ShapeError("trace: " + dense->describe() + " got input " + shape_string(input.shape()));
       record.output = Tensor({N, o.out_features});
       if (cached_first_layer(segment, parameter_index, record.output)) {
       } else {
       const LayerWeights w = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, base, parameter_index);
-      linear_forward(record.output.data(), x.data(), w.weight, w.bias, N, o.in_features, o.out_features);
+      linear_forward(record.output.data(), input.data(), w.weight, w.bias, N, o.in_features, o.out_features);
       }
       if (segment && !(parameter_index == 0 && segment->first_base)) {
         const LayerWeights d = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, segment->direction, parameter_index);
         Tensor extra({N, o.out_features});
-        linear_forward(extra.data(), x.data(), d.weight, d.bias, N, o.in_features, o.out_features);
+        linear_forward(extra.data(), input.data(), d.weight, d.bias, N, o.in_features, o.out_features);
         add_scaled_rows(record.output.data(), extra.data(), segment->t, N, o.out_features, 1);
       }
       record_parameter = parameter_index;
       parameter_index += dense->bias ? 2 : 1;
+      if (!keep_records) features = input;
     } else if (auto* conv = dynamic_cast<const Conv2d*>(layer)) {
       const Conv2dLayerOptions& o = conv->options();
-      if (x.rank() != 4 || x.dim(1) != o.in_channels) throw ShapeError("trace: " + conv->describe() + " got input " + shape_string(x.shape()));
-      Conv2dGeometry g{N, o.in_channels, x.dim(2), x.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
+      if (input.rank() != 4 || input.dim(1) != o.in_channels) throw ShapeError("trace: " + conv->describe() + " got input " + shape_string(input.shape()));
+      Conv2dGeometry g{N, o.in_channels, input.dim(2), input.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
       record.output = Tensor({N, g.out_channels, g.out_height(), g.out_width()});
       const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, parameter_index);
       if (cached_first_layer(segment, parameter_index, record.output)) {
@@ -154,7 +158,7 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
         Conv2dGeometry both = g;
         both.out_channels = 2 * O;
         Tensor pair({N, 2 * O, g.out_height(), g.out_width()});
-        conv2d_forward(pair.data(), x.data(), weights.data(), w.bias ? biases.data() : nullptr, both);
+        conv2d_forward(pair.data(), input.data(), weights.data(), w.bias ? biases.data() : nullptr, both);
         for (int64_t n = 0; n < N; ++n) {
           const double t = segment->t[static_cast<size_t>(n)];
           const double* from = pair.data() + n * 2 * O * spatial;
@@ -162,19 +166,24 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
           for (int64_t k = 0; k < O * spatial; ++k) out[k] = from[k] + t * from[O * spatial + k];
         }
       } else {
-        conv2d_forward(record.output.data(), x.data(), w.weight, w.bias, g);
+        conv2d_forward(record.output.data(), input.data(), w.weight, w.bias, g);
       }
       record_parameter = parameter_index;
       parameter_index += conv->bias ? 2 : 1;
     } else if (auto* pool = dynamic_cast<const MaxPool2d*>(layer)) {
-      Pool2dGeometry g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), pool->options().kernel, pool->options().stride};
+      Pool2dGeometry g{input.dim(0), input.dim(1), input.dim(2), input.dim(3), pool->options().kernel, pool->options().stride};
       record.output = Tensor({g.batch, g.channels, g.out_height(), g.out_width()});
       record.argmax.resize(static_cast<size_t>(record.output.numel()));
-      maxpool2d_forward(record.output.data(), record.argmax.data(), x.data(), g);
+      maxpool2d_forward(record.output.data(), record.argmax.data(), input.data(), g);
     } else if (dynamic_cast<const Flatten*>(layer) || dynamic_cast<const Activation*>(layer) || dynamic_cast<const AvgPool2d*>(layer)) {
-      record.output = layer->forward(constant(x))->value;
+      record.output = layer->forward(constant(input))->value;
     } else {
       throw std::invalid_argument("trace: layer " + layer->describe() + " is not supported by the per-sample gradient engine");
+    }
+    // Only a backward needs the records; a forward alone hands each output on without a copy.
+    if (!keep_records) {
+      x = std::move(record.output);
+      continue;
     }
     x = record.output;
     records.push_back(std::move(record));
@@ -185,6 +194,7 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
   trace.samples = N;
   trace.outputs = x.dim(1);
   trace.output = x;
+  trace.features = std::move(features);
   const int64_t C = trace.outputs, rows = N * C;
   for (auto it = records.rbegin(); it != records.rend(); ++it)
     if (dynamic_cast<const Dense*>(it->layer)) {
@@ -247,12 +257,27 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       reversed.push_back(std::move(s));
       if (position == first_parameterised) break;
       const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, s.parameter_index);
-      conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight, g);
       if (segment) {
+        // Row r pulls back through W_base + t·W_direction: one backward with 2·O channels, the signal stacked on t times
+        // itself, does both in one GEMM and one col2im.
         const LayerWeights d = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, segment->direction, s.parameter_index);
-        Tensor extra(previous.shape());
-        conv2d_backward(extra.data(), nullptr, nullptr, signal.data(), nullptr, d.weight, g);
-        add_scaled_rows(previous.data(), extra.data(), segment->t, rows, in_size, C);
+        const int64_t O = g.out_channels, patch = g.patch_size();
+        std::vector<double> weights(static_cast<size_t>(2 * O * patch));
+        std::copy_n(w.weight, O * patch, weights.begin());
+        std::copy_n(d.weight, O * patch, weights.begin() + O * patch);
+        Tensor stacked({rows, 2 * O, g.out_height(), g.out_width()});
+        for (int64_t r = 0; r < rows; ++r) {
+          const double t = segment->t[static_cast<size_t>(r / C)];
+          const double* from = signal.data() + r * out_size;
+          double* to = stacked.data() + r * 2 * out_size;
+          std::copy_n(from, out_size, to);
+          for (int64_t k = 0; k < out_size; ++k) to[out_size + k] = t * from[k];
+        }
+        Conv2dGeometry both = g;
+        both.out_channels = 2 * O;
+        conv2d_backward(previous.data(), nullptr, nullptr, stacked.data(), nullptr, weights.data(), both);
+      } else {
+        conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight, g);
       }
     } else if (auto* activation = dynamic_cast<const Activation*>(layer)) {
       for (int64_t r = 0; r < rows; ++r) {
