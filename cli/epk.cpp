@@ -56,7 +56,8 @@ int run_epk(const EpkCommandOptions& o) {
   set_parameter_values(*run.model, run.theta0);
   std::fprintf(stderr, "epk: %s, %lld training steps, %lld test inputs, %lld parameters\n", run.config.model.spec.c_str(),
                static_cast<long long>(run.steps.size()), static_cast<long long>(M), static_cast<long long>(run.model->parameter_count()));
-  TrainingRecord record{&run.task.train, &run.steps, run.config.training.weight_decay, run.config.training.loss};
+  TrainingRecord record{&run.task.train, &run.steps, run.config.training.weight_decay, run.config.training.loss,
+                        augmentation_of(run.config.training)};
   const EpkResult result = exact_path_kernel(*run.model, test.inputs, record, options);
   progress.done();
   const bool replay_matches = same_bits(parameter_values(*run.model), run.thetaT);

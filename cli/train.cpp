@@ -20,7 +20,7 @@ struct TrainCommandOptions {
   double lr = 0.05, lr_gamma = 0.1, weight_decay = 0.0;
   uint64_t seed = 0;
   std::string out;
-  bool overwrite = false, quiet = false;
+  bool overwrite = false, quiet = false, augment = false;
 };
 
 // Analyses run from anywhere, so the config records the data directory as an absolute path.
@@ -62,6 +62,7 @@ int run_train(const TrainCommandOptions& o) {
   config.training.loss = o.loss.empty() ? default_loss(task.outputs()) : parse_loss(o.loss);
   config.training.seed = o.seed;
   config.training.checkpoint_every = o.checkpoint_every;
+  config.training.augment = o.augment;
 
   auto model = build_model(config.model);
   if (!o.quiet)
@@ -139,6 +140,7 @@ Command register_train(CLI::App& app) {
   cmd->add_option("--test-images", o->test_images, "IDX test images file");
   cmd->add_option("--test-labels", o->test_labels, "IDX test labels file");
   cmd->add_option("--out", o->out, "Run directory to create")->required();
+  cmd->add_flag("--augment", o->augment, "Augment each batch: random rotations within ±15° and 1-pixel shifts (images only; replayed exactly)");
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");
   cmd->add_flag("--quiet", o->quiet, "No progress output");
   return {cmd, [o] { return run_train(*o); }};

@@ -344,7 +344,7 @@ EpkResult exact_path_kernel(const Sequential& model, const Tensor& test_inputs, 
 
   for (size_t s = 0; s < steps.size(); ++s) {
     const StepRecord& step = steps[s];
-    const Tensor batch_inputs = gather_inputs(train, step.batch);
+    const Tensor batch_inputs = step_inputs(train, step.batch, static_cast<int64_t>(s), record.augmentation);
     Tensor batch_outputs;
     const std::vector<Tile> tiles = batch_tiles(model, batch_inputs, options.method, batch_outputs);
     const int64_t b = batch_inputs.dim(0);
@@ -354,7 +354,7 @@ EpkResult exact_path_kernel(const Sequential& model, const Tensor& test_inputs, 
 
     const std::vector<Tensor> base = parameter_values(model);
     const auto step_started = std::chrono::steady_clock::now();
-    sgd_step(model, train, step.batch, step.learning_rate, record.weight_decay, record.loss, static_cast<int64_t>(s));
+    sgd_step(model, train, step.batch, step.learning_rate, record.weight_decay, record.loss, static_cast<int64_t>(s), record.augmentation);
     result.training_seconds += seconds_since(step_started);
     const std::vector<Tensor> direction = difference(parameter_values(model), base);
     if (decay)

@@ -23,6 +23,7 @@ struct TrainingRecord {
   const std::vector<StepRecord>* steps = nullptr;
   double weight_decay = 0.0;
   LossKind loss = LossKind::logistic;
+  Augmentation augmentation;  // the training's, so each step's batch is the images it really trained on
 };
 
 enum class PathQuadrature {

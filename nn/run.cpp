@@ -45,7 +45,8 @@ json to_json(const RunConfig& c) {
         {"weight_decay", c.training.weight_decay},
         {"loss", loss_name(c.training.loss)},
         {"seed", c.training.seed},
-        {"checkpoint_every", c.training.checkpoint_every}}},
+        {"checkpoint_every", c.training.checkpoint_every},
+        {"augment", c.training.augment}}},
   };
 }
 
@@ -77,6 +78,7 @@ RunConfig run_config_from_json(const json& j) {
   c.training.loss = parse_loss(training.at("loss"));
   c.training.seed = training.at("seed");
   c.training.checkpoint_every = training.at("checkpoint_every");
+  c.training.augment = training.value("augment", false);
   return c;
 }
 
@@ -206,7 +208,7 @@ std::vector<Tensor> Run::parameters_at(int64_t step) const {
   for (int64_t c : checkpoint_steps)
     if (c <= step) start = c;
   set_parameter_values(*model, start == 0 ? theta0 : read_checkpoint(start));
-  replay(*model, task.train, steps, start, step, config.training.weight_decay, config.training.loss);
+  replay(*model, task.train, steps, start, step, config.training.weight_decay, config.training.loss, augmentation_of(config.training));
   std::vector<Tensor> values = parameter_values(*model);
   set_parameter_values(*model, theta0);
   return values;

@@ -2,6 +2,8 @@
 // from the seeded shuffle, and from ops whose parallel parts write disjoint outputs and reduce in a fixed order.
 #include "nn/train.h"
 
+#include "datasets/transform.h"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -38,6 +40,13 @@ Tensor gather_inputs(const Dataset& data, const std::vector<int64_t>& positions)
   return out;
 }
 
+Tensor step_inputs(const Dataset& data, const std::vector<int64_t>& batch, int64_t step, const Augmentation& augmentation) {
+  Tensor inputs = gather_inputs(data, batch);
+  if (!augmentation.enabled) return inputs;
+  if (inputs.rank() != 4) throw std::invalid_argument("augmentation needs images (N, C, H, W); the training inputs are " + shape_string(inputs.shape()));
+  return augment_images(inputs, augmentation.seed, static_cast<uint64_t>(step));
+}
+
 std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& positions) {
   std::vector<int> labels;
   for (int64_t p : positions) labels.push_back(data.labels[static_cast<size_t>(p)]);
@@ -71,10 +80,10 @@ Var loss_of_outputs(const Var& outputs, const std::vector<int>& labels, LossKind
 }
 
 double sgd_step(const Sequential& model, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
-                double weight_decay, LossKind loss, int64_t step) {
+                double weight_decay, LossKind loss, int64_t step, const Augmentation& augmentation) {
   const std::vector<Var> parameters = model.parameter_vars();
   zero_grad(parameters);
-  Var value = batch_loss(model, gather_inputs(data, batch), gather_labels(data, batch), loss);
+  Var value = batch_loss(model, step_inputs(data, batch, step, augmentation), gather_labels(data, batch), loss);
   const double loss_value = value->value[0];
   if (!std::isfinite(loss_value))
     throw std::runtime_error("training diverged: the loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
@@ -140,7 +149,7 @@ TrainResult train(const Sequential& model, const Dataset& train_set, const Datas
         record.batch.push_back(batch_size == N ? k : order[static_cast<size_t>(k)]);
       if (options.checkpoint_every > 0 && step > 0 && step % options.checkpoint_every == 0 && callbacks.on_checkpoint)
         callbacks.on_checkpoint(step, parameter_values(model));
-      record.loss = sgd_step(model, train_set, record.batch, learning_rate, options.weight_decay, options.loss, step);
+      record.loss = sgd_step(model, train_set, record.batch, learning_rate, options.weight_decay, options.loss, step, augmentation_of(options));
       if (callbacks.on_step) callbacks.on_step(step + 1, total_steps, epoch, record.loss);
       result.steps.push_back(std::move(record));
     }
@@ -161,13 +170,13 @@ TrainResult train(const Sequential& model, const Dataset& train_set, const Datas
 }
 
 void replay(const Sequential& model, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
-            int64_t last_step, double weight_decay, LossKind loss) {
+            int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation) {
   if (first_step < 0 || last_step > static_cast<int64_t>(steps.size()) || first_step > last_step)
     throw std::out_of_range("replay: steps [" + std::to_string(first_step) + ", " + std::to_string(last_step) +
                             ") outside the recorded " + std::to_string(steps.size()));
   for (int64_t s = first_step; s < last_step; ++s) {
     const StepRecord& record = steps[static_cast<size_t>(s)];
-    sgd_step(model, train_set, record.batch, record.learning_rate, weight_decay, loss, s);
+    sgd_step(model, train_set, record.batch, record.learning_rate, weight_decay, loss, s, augmentation);
   }
 }
 

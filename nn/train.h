@@ -27,6 +27,7 @@ struct TrainOptions {
   LossKind loss = LossKind::logistic;
   uint64_t seed = 0;                // the shuffling seed
   int64_t checkpoint_every = 0;     // 0 = no intermediate checkpoints
+  bool augment = false;             // random rotations within ±15° and 1-pixel shifts, drawn per step from the seed
 };
 
 struct StepRecord {
@@ -49,12 +50,22 @@ struct Evaluation {
 Var batch_loss(const Sequential& model, const Tensor& inputs, const std::vector<int>& labels, LossKind loss);
 Var loss_of_outputs(const Var& outputs, const std::vector<int>& labels, LossKind loss);  // outputs (N, outputs)
 Tensor gather_inputs(const Dataset& data, const std::vector<int64_t>& positions);
+
+// Training-time augmentation: step s's batch is transformed by datasets/transform.h's augment_images(seed, stream s), so
+// training, replay and the exact path kernel all see the same images.
+struct Augmentation {
+  bool enabled = false;
+  uint64_t seed = 0;
+};
+inline Augmentation augmentation_of(const TrainOptions& options) { return {options.augment, options.seed}; }
+// The inputs step `step` trains on: the batch, augmented when augmentation is on.
+Tensor step_inputs(const Dataset& data, const std::vector<int64_t>& batch, int64_t step, const Augmentation& augmentation);
 std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& positions);
 
 // One SGD step on the batch; returns the batch loss. Training and replay both call exactly this.
 // Throws std::runtime_error naming the step when the loss or a gradient is NaN or infinite.
 double sgd_step(const Sequential& model, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
-                double weight_decay, LossKind loss, int64_t step);
+                double weight_decay, LossKind loss, int64_t step, const Augmentation& augmentation = {});
 
 Evaluation evaluate(const Sequential& model, const Dataset& data, LossKind loss);
 
@@ -74,6 +85,6 @@ TrainResult train(const Sequential& model, const Dataset& train_set, const Datas
 
 // Replays steps [first_step, last_step) of a recorded trajectory from the model's current parameters.
 void replay(const Sequential& model, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
-            int64_t last_step, double weight_decay, LossKind loss);
+            int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation = {});
 
 }  // namespace ks

@@ -277,4 +277,31 @@ TEST_CASE("the EPK of a conv net with max-pooling is exact and gives the same bi
   }
 }
 
+TEST_CASE("with training-time augmentation the EPK replays the augmented batches and stays exact") {
+  Rng rng(4);
+  Dataset data;
+  data.inputs = test::random_tensor({24, 1, 6, 6}, rng, 0.0, 1.0);
+  for (int n = 0; n < 24; ++n) {
+    data.labels.push_back(data.inputs[n * 36 + 14] > 0.5 ? 1 : 0);
+    data.source_indices.push_back(n);
+  }
+  auto model = build_model({"conv:3,M", {1, 6, 6}, 1, InitKind::he_normal, 1});
+  const std::vector<Tensor> theta0 = parameter_values(*model);
+  TrainOptions options = sgd(2, 8, 0.3);
+  options.augment = true;
+  const TrainResult trained = train(*model, data, data, options);
+  const std::vector<Tensor> thetaT = parameter_values(*model);
+  const Tensor test = test::random_tensor({5, 1, 6, 6}, rng, 0.0, 1.0);
+  TrainingRecord record{&data, &trained.steps, 0.0, LossKind::logistic, augmentation_of(options)};
+  set_parameter_values(*model, theta0);
+  const EpkResult result = exact_path_kernel(*model, test, record);
+  check_exact(result);
+  for (size_t k = 0; k < thetaT.size(); ++k) CHECK(test::bit_equal(parameter_values(*model)[k], thetaT[k]));
+  // Ignoring the augmentation replays another trajectory: the network it ends at is not the trained one.
+  TrainingRecord plain{&data, &trained.steps, 0.0, LossKind::logistic};
+  set_parameter_values(*model, theta0);
+  exact_path_kernel(*model, test, plain);
+  CHECK_FALSE(test::bit_equal(parameter_values(*model)[0], thetaT[0]));
+}
+
 }  // namespace ks
