@@ -13,15 +13,6 @@ namespace ks::cli {
 
 namespace {
 
-struct TrainCommandOptions {
-  std::string data, classes = "all", arch = "mlp:512-512", init = "glorot-uniform", loss;
-  std::string train_images, train_labels, test_images, test_labels;
-  int64_t epochs = 5, batch = 32, train_size = 0, test_size = 0, lr_step_epochs = 0, checkpoint_every = 0, resize = 0;
-  double lr = 0.05, lr_gamma = 0.1, weight_decay = 0.0;
-  uint64_t seed = 0;
-  std::string out;
-  bool overwrite = false, quiet = false, augment = false;
-};
 
 // Analyses run from anywhere, so the config records the data directory as an absolute path.
 std::string absolute_source(const std::string& source) {
@@ -113,34 +104,39 @@ int run_train(const TrainCommandOptions& o) {
   const EpochMetrics& last = result.metrics.back();
   std::printf("trained %s for %lld steps: test accuracy %.2f%% (train %.2f%%); run written to %s\n", o.arch.c_str(),
               static_cast<long long>(result.steps.size()), 100 * last.test_accuracy, 100 * last.train_accuracy, o.out.c_str());
+  std::fflush(stdout);
   return 0;
+}
+
+void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
+  cmd->add_option("--data", o.data, "Data source: mnist:DIR, fashion:DIR (default dir: Debian's), cifar10:DIR, folder:DIR, toy:moons|spirals")->required();
+  cmd->add_option("--classes", o.classes, "Classes to use: a pair like 3,8 (first = negative), a list, or all")->capture_default_str();
+  cmd->add_option("--arch", o.arch, "Architecture: mlp:H1-H2[/tanh|/softplus], vgg:W, conv:32,32,M,64,64,M")->capture_default_str();
+  cmd->add_option("--init", o.init, "Initialisation: glorot-uniform, he-normal, ntk")->capture_default_str();
+  cmd->add_option("--epochs", o.epochs, "Epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
+  cmd->add_option("--batch", o.batch, "Mini-batch size (>= training size: full-batch gradient descent)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", o.lr, "Learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr-step-epochs", o.lr_step_epochs, "Step schedule: multiply the learning rate by --lr-gamma every N epochs (0: constant)")->capture_default_str();
+  cmd->add_option("--lr-gamma", o.lr_gamma, "Step schedule factor")->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay, "L2 weight decay λ: θ ← θ − η(∇L + λθ)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--loss", o.loss, "Loss: logistic (default for 2 classes), cross-entropy (default for more), mse");
+  cmd->add_option("--seed", o.seed, "Seed for initialisation and shuffling")->capture_default_str();
+  cmd->add_option("--train-size", o.train_size, "Balanced training subset size (0: all samples of the classes)")->capture_default_str();
+  cmd->add_option("--test-size", o.test_size, "Balanced test subset size (0: all)")->capture_default_str();
+  cmd->add_option("--checkpoint-every", o.checkpoint_every, "Save θ every K steps so replay can start nearby (0: only θ_0 and θ_T)")->capture_default_str();
+  cmd->add_option("--resize", o.resize, "folder: resize every image to R x R")->capture_default_str();
+  cmd->add_option("--train-images", o.train_images, "IDX training images file (overrides the name found in DIR)");
+  cmd->add_option("--train-labels", o.train_labels, "IDX training labels file");
+  cmd->add_option("--test-images", o.test_images, "IDX test images file");
+  cmd->add_option("--test-labels", o.test_labels, "IDX test labels file");
+  cmd->add_flag("--augment", o.augment, "Augment each batch: random rotations within ±15° and 1-pixel shifts (images only; replayed exactly)");
 }
 
 Command register_train(CLI::App& app) {
   auto o = std::make_shared<TrainCommandOptions>();
   CLI::App* cmd = app.add_subcommand("train", "Train a network with SGD and write a run directory that every analysis reads");
-  cmd->add_option("--data", o->data, "Data source: mnist:DIR, fashion:DIR (default dir: Debian's), cifar10:DIR, folder:DIR, toy:moons|spirals")->required();
-  cmd->add_option("--classes", o->classes, "Classes to use: a pair like 3,8 (first = negative), a list, or all")->capture_default_str();
-  cmd->add_option("--arch", o->arch, "Architecture: mlp:H1-H2[/tanh|/softplus], vgg:W, conv:32,32,M,64,64,M")->capture_default_str();
-  cmd->add_option("--init", o->init, "Initialisation: glorot-uniform, he-normal, ntk")->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "Epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Mini-batch size (>= training size: full-batch gradient descent)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr", o->lr, "Learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr-step-epochs", o->lr_step_epochs, "Step schedule: multiply the learning rate by --lr-gamma every N epochs (0: constant)")->capture_default_str();
-  cmd->add_option("--lr-gamma", o->lr_gamma, "Step schedule factor")->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay, "L2 weight decay λ: θ ← θ − η(∇L + λθ)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--loss", o->loss, "Loss: logistic (default for 2 classes), cross-entropy (default for more), mse");
-  cmd->add_option("--seed", o->seed, "Seed for initialisation and shuffling")->capture_default_str();
-  cmd->add_option("--train-size", o->train_size, "Balanced training subset size (0: all samples of the classes)")->capture_default_str();
-  cmd->add_option("--test-size", o->test_size, "Balanced test subset size (0: all)")->capture_default_str();
-  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Save θ every K steps so replay can start nearby (0: only θ_0 and θ_T)")->capture_default_str();
-  cmd->add_option("--resize", o->resize, "folder: resize every image to R x R")->capture_default_str();
-  cmd->add_option("--train-images", o->train_images, "IDX training images file (overrides the name found in DIR)");
-  cmd->add_option("--train-labels", o->train_labels, "IDX training labels file");
-  cmd->add_option("--test-images", o->test_images, "IDX test images file");
-  cmd->add_option("--test-labels", o->test_labels, "IDX test labels file");
+  add_training_options(cmd, *o);
   cmd->add_option("--out", o->out, "Run directory to create")->required();
-  cmd->add_flag("--augment", o->augment, "Augment each batch: random rotations within ±15° and 1-pixel shifts (images only; replayed exactly)");
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");
   cmd->add_flag("--quiet", o->quiet, "No progress output");
   return {cmd, [o] { return run_train(*o); }};

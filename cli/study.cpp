@@ -1,0 +1,272 @@
+// `kernelscope study`: Long's after-kernel protocol end to end. Trains (through `train`), computes the NTK and conjugate
+// kernel at θ_0 and θ_T, fits hard-margin SVMs on each, compares the kernels and measures invariance; writes one table.
+// The mathematics is the library's (kernels/ntk.h, svm.h, metrics.h, invariance.h); this file runs the stages and reports.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "datasets/npy.h"
+#include "datasets/transform.h"
+#include "kernels/invariance.h"
+#include "kernels/metrics.h"
+#include "kernels/ntk.h"
+#include "kernels/svm.h"
+#include "nn/run.h"
+
+namespace ks::cli {
+
+namespace {
+
+struct StudyOptions {
+  TrainCommandOptions train;
+  std::string out;
+  bool overwrite = false, scale_kernel = false, no_kernel_files = false;
+  double svm_c = 1e6;
+  int64_t invariance_size = 200;
+};
+
+// One kernel at one point of training: its train Gram, its test-versus-train block, and the SVM on it.
+struct KernelResult {
+  std::string name;  // "ntk" or "conjugate"
+  bool after = false;
+  Tensor train, test;
+  SvmModel svm;
+  double test_accuracy = 0.0;
+};
+
+struct Invariance {
+  double shift = 0, rotation = 0, zoom = 0, globality = 0;
+};
+
+Invariance measure_invariance(const Sequential& model, const Tensor& images) {
+  const int64_t size = images.dim(2);
+  Invariance v;
+  v.shift = 0.5 * (invariance_score(model, images, translate_images(images, 1, 0)) + invariance_score(model, images, translate_images(images, 0, 1)));
+  v.rotation = 0.5 * (invariance_score(model, images, rotate_images(images, 0.25)) + invariance_score(model, images, rotate_images(images, -0.25)));
+  v.zoom = invariance_score(model, images, zoom_images(images, size - 2));
+  v.globality = invariance_score(model, images, swap_quadrants(images));
+  return v;
+}
+
+std::string format(const char* pattern, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, pattern, value);
+  return text;
+}
+
+class Stages {
+ public:
+  explicit Stages(int total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  void begin(const std::string& what) {
+    std::fprintf(stderr, "study [%d/%d] %s (%.0f s so far)\n", ++current_, total_, what.c_str(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  int total_, current_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+int run_study(StudyOptions o) {
+  RunWriter writer(o.out, o.overwrite);
+  const std::filesystem::path dir = writer.directory();
+  Stages stages(5);
+
+  stages.begin("training " + o.train.arch + " on " + o.train.data + " classes " + o.train.classes);
+  o.train.out = (dir / "run").string();
+  o.train.overwrite = false;
+  if (run_train(o.train) != 0) throw std::runtime_error("study: training failed");
+  Run run = load_run(dir / "run");
+  if (!run.task.binary())
+    throw std::invalid_argument("study: the SVMs need two classes, the task has " + std::to_string(run.task.class_count) + " (use --classes A,B)");
+  const Tensor& train_inputs = run.task.train.inputs;
+  const Tensor& test_inputs = run.task.test.inputs;
+  if (run.task.test.size() == 0) throw std::invalid_argument("study: the task has no test samples");
+  const std::vector<int>& train_labels = run.task.train.labels;
+  const std::vector<int>& test_labels = run.task.test.labels;
+
+  stages.begin("kernels: NTK and conjugate kernel at θ_0 and θ_T on " + std::to_string(run.task.train.size()) + " training and " +
+               std::to_string(run.task.test.size()) + " test samples");
+  std::vector<KernelResult> kernels;
+  double network_accuracy[2] = {0, 0};
+  for (bool after : {false, true}) {
+    set_parameter_values(*run.model, after ? run.thetaT : run.theta0);
+    network_accuracy[after] = evaluate(*run.model, run.task.test, run.config.training.loss).accuracy;
+    // One progress bar per Gram.
+    auto gram = [&](const Tensor& rows, const Tensor* columns, const std::string& label) {
+      std::unique_ptr<Progress> progress;
+      NtkOptions ntk;
+      ntk.progress = [&](int64_t done, int64_t total) {
+        if (!progress) progress = std::make_unique<Progress>(label, total);
+        progress->update(done);
+      };
+      Tensor K = ntk_gram(*run.model, rows, columns, ntk);
+      if (progress) progress->done();
+      return K;
+    };
+    const std::string name = after ? "after kernel" : "initial NTK";
+    KernelResult tangent{"ntk", after, gram(train_inputs, nullptr, name + " train x train"), gram(test_inputs, &train_inputs, name + " test x train"), {}, 0};
+    KernelResult conjugate{"conjugate", after, conjugate_kernel(*run.model, train_inputs, nullptr), conjugate_kernel(*run.model, test_inputs, &train_inputs), {}, 0};
+    kernels.push_back(std::move(tangent));
+    kernels.push_back(std::move(conjugate));
+  }
+
+  stages.begin("hard-margin SVMs (libsvm, C = " + format("%g", o.svm_c) + (o.scale_kernel ? ", kernels scaled by the mean training norm" : "") + ")");
+  SvmOptions svm_options;
+  svm_options.C = o.svm_c;
+  svm_options.scale_by_mean_norm = o.scale_kernel;
+  for (KernelResult& k : kernels) {
+    k.svm = fit_svm(k.train, train_labels, svm_options);
+    k.test_accuracy = svm_accuracy(k.svm, k.test, test_labels);
+  }
+
+  stages.begin("kernel metrics");
+  auto find = [&](const std::string& name, bool after) -> const KernelResult& {
+    for (const KernelResult& k : kernels)
+      if (k.name == name && k.after == after) return k;
+    throw std::logic_error("study: missing kernel");
+  };
+  nlohmann::json metrics;
+  for (bool after : {false, true}) {
+    const KernelResult &tangent = find("ntk", after), &conjugate = find("conjugate", after);
+    const EffectiveRank rank = effective_rank(tangent.train), conjugate_rank = effective_rank(conjugate.train);
+    metrics[after ? "after" : "init"] = {
+        {"alignment_conjugate_ntk", kernel_alignment(conjugate.train, tangent.train)},
+        {"cka_conjugate_ntk", centered_kernel_alignment(conjugate.train, tangent.train)},
+        {"target_alignment_ntk", target_alignment(tangent.train, train_labels)},
+        {"target_alignment_conjugate", target_alignment(conjugate.train, train_labels)},
+        {"effective_rank_ntk", {{"trace_over_max", rank.trace_ratio}, {"spectral_entropy", rank.entropy}}},
+        {"effective_rank_conjugate", {{"trace_over_max", conjugate_rank.trace_ratio}, {"spectral_entropy", conjugate_rank.entropy}}}};
+  }
+  metrics["kernel_distance_ntk_init_after"] = kernel_distance(find("ntk", false).train, find("ntk", true).train);
+
+  const bool images = test_inputs.rank() == 4;
+  Invariance invariance[2];
+  int64_t invariance_count = 0;
+  if (images) {
+    invariance_count = std::min(o.invariance_size, run.task.test.size());
+    stages.begin("invariance of the NTK on " + std::to_string(invariance_count) + " test images: shift, rotation, zoom, quadrant swap");
+    std::vector<int64_t> first;
+    for (int64_t n = 0; n < invariance_count; ++n) first.push_back(n);
+    const Tensor sample = gather_inputs(run.task.test, first);
+    for (bool after : {false, true}) {
+      set_parameter_values(*run.model, after ? run.thetaT : run.theta0);
+      invariance[after] = measure_invariance(*run.model, sample);
+    }
+  } else {
+    stages.begin("invariance skipped: the inputs are not images");
+  }
+
+  // The table: one row per quantity, initial against after training.
+  auto svm_row = [&](const std::string& label, const std::string& name, auto value) {
+    return "| " + label + " | " + value(find(name, false)) + " | " + value(find(name, true)) + " |\n";
+  };
+  auto percent = [](double x) { return format("%.2f%%", 100 * x); };
+  std::ostringstream table;
+  table << "| " << run.config.model.spec << ", " << run.task.train.class_names[0] << " vs " << run.task.train.class_names[1] << " (" << run.task.train.size()
+        << " train, " << run.task.test.size() << " test, " << run.config.training.epochs << " epochs" << (run.config.training.augment ? ", augmented" : "")
+        << ") | init | after |\n|---|---|---|\n";
+  table << "| network test accuracy | " << percent(network_accuracy[0]) << " | " << percent(network_accuracy[1]) << " |\n";
+  table << svm_row("SVM test accuracy, NTK", "ntk", [&](const KernelResult& k) { return percent(k.test_accuracy); });
+  table << svm_row("SVM test accuracy, conjugate kernel", "conjugate", [&](const KernelResult& k) { return percent(k.test_accuracy); });
+  table << svm_row("SVM support vectors, NTK / conjugate", "ntk", [&](const KernelResult& k) {
+    return std::to_string(k.svm.support_vectors) + " / " + std::to_string(find("conjugate", k.after).svm.support_vectors);
+  });
+  table << svm_row("training set separated, NTK / conjugate", "ntk", [&](const KernelResult& k) {
+    auto said = [](const SvmModel& m) { return m.separated() ? std::string("yes") : "NO (" + std::to_string(m.training_errors) + " errors)"; };
+    return said(k.svm) + " / " + said(find("conjugate", k.after).svm);
+  });
+  table << svm_row("SVM training margin, NTK", "ntk", [&](const KernelResult& k) { return format("%.4g", k.svm.margin); });
+  const char* stage[2] = {"init", "after"};
+  auto metric_row = [&](const std::string& label, const std::string& key) {
+    return "| " + label + " | " + format("%.4f", metrics["init"][key].get<double>()) + " | " + format("%.4f", metrics["after"][key].get<double>()) + " |\n";
+  };
+  table << metric_row("alignment of conjugate kernel with NTK", "alignment_conjugate_ntk");
+  table << metric_row("CKA of conjugate kernel with NTK", "cka_conjugate_ntk");
+  table << metric_row("target alignment of NTK", "target_alignment_ntk");
+  table << "| effective rank of NTK (trace/λmax, entropy) | " << format("%.1f", metrics["init"]["effective_rank_ntk"]["trace_over_max"].get<double>()) << ", "
+        << format("%.1f", metrics["init"]["effective_rank_ntk"]["spectral_entropy"].get<double>()) << " | "
+        << format("%.1f", metrics["after"]["effective_rank_ntk"]["trace_over_max"].get<double>()) << ", "
+        << format("%.1f", metrics["after"]["effective_rank_ntk"]["spectral_entropy"].get<double>()) << " |\n";
+  if (images) {
+    auto row = [&](const std::string& label, double Invariance::*field) {
+      return "| " + label + " | " + format("%.4f", invariance[0].*field) + " | " + format("%.4f", invariance[1].*field) + " |\n";
+    };
+    table << row("invariance to 1-pixel shifts", &Invariance::shift) << row("invariance to ±0.25 rad rotations", &Invariance::rotation)
+          << row("invariance to zoom", &Invariance::zoom) << row("quadrant-swap score (lower = more global)", &Invariance::globality);
+  }
+  table << "\nKernel distance (Fort et al.) between the NTK at init and after: " << format("%.4f", metrics["kernel_distance_ntk_init_after"].get<double>()) << "\n";
+  std::vector<std::string> not_separated;
+  for (const KernelResult& k : kernels)
+    if (!k.svm.separated()) not_separated.push_back(std::string(k.name) + (k.after ? " after" : " init"));
+  if (!not_separated.empty()) {
+    table << "\nThe training set is NOT separated by the SVM on:";
+    for (const std::string& name : not_separated) table << " " << name << ";";
+    table << " those SVMs are soft-margin solutions with C = " << format("%g", o.svm_c) << ".\n";
+  }
+
+  nlohmann::json results = {{"model", run.config.model.spec},
+                            {"classes", run.task.train.class_names},
+                            {"train_size", run.task.train.size()},
+                            {"test_size", run.task.test.size()},
+                            {"epochs", run.config.training.epochs},
+                            {"augment", run.config.training.augment},
+                            {"network_test_accuracy", {{"init", network_accuracy[0]}, {"after", network_accuracy[1]}}},
+                            {"svm_c", o.svm_c},
+                            {"svm_kernel_scaled_by_mean_norm", o.scale_kernel},
+                            {"metrics", metrics},
+                            {"seconds", 0.0}};
+  for (const KernelResult& k : kernels)
+    results["svm"][k.name][stage[k.after]] = {{"test_accuracy", k.test_accuracy},
+                                              {"support_vectors", k.svm.support_vectors},
+                                              {"margin", k.svm.margin},
+                                              {"separated", k.svm.separated()},
+                                              {"training_errors", k.svm.training_errors}};
+  if (images) {
+    results["invariance"]["images"] = invariance_count;
+    for (int after : {0, 1})
+      results["invariance"][stage[after]] = {{"shift", invariance[after].shift}, {"rotation", invariance[after].rotation},
+                                             {"zoom", invariance[after].zoom}, {"quadrant_swap", invariance[after].globality}};
+  }
+  if (!o.no_kernel_files)
+    for (const KernelResult& k : kernels) {
+      const std::string base = k.name + "_" + stage[k.after];
+      write_npy(dir / (base + "_train.npy"), k.train);
+      write_npy(dir / (base + "_test_train.npy"), k.test);
+    }
+  results["seconds"] = stages.seconds();
+  std::ofstream(dir / "results.json") << results.dump(2) << "\n";
+  std::ofstream(dir / "results.md") << table.str();
+  writer.finish();
+  std::printf("%s\nwritten to %s (results.md, results.json%s, run/) in %.0f s\n", table.str().c_str(), o.out.c_str(),
+              o.no_kernel_files ? "" : ", the kernels as .npy", results["seconds"].get<double>());
+  return 0;
+}
+
+}  // namespace
+
+Command register_study(CLI::App& app) {
+  auto o = std::make_shared<StudyOptions>();
+  // A study's defaults: sizes whose Grams and SVMs finish in minutes on two cores.
+  o->train.classes = "3,8";
+  o->train.train_size = 1000;
+  o->train.test_size = 500;
+  CLI::App* cmd = app.add_subcommand("study", "After-kernel study (Long 2021): train, then SVMs on the NTK and conjugate kernel at init and after, kernel metrics, invariance");
+  add_training_options(cmd, o->train);
+  cmd->add_option("--svm-c", o->svm_c, "SVM C: large for a hard margin")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--scale-kernel", o->scale_kernel, "Divide each kernel by its mean training K(x, x) before the SVM (as Long)");
+  cmd->add_option("--invariance-size", o->invariance_size, "Test images used for the invariance scores")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--no-kernel-files", o->no_kernel_files, "Do not write the kernels as .npy");
+  cmd->add_option("--out", o->out, "Output directory (written under a temporary name, renamed when complete)")->required();
+  cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");
+  return {cmd, [o] { return run_study(*o); }};
+}
+
+}  // namespace ks::cli
