@@ -15,6 +15,7 @@
 
 #include "autodiff/graph.h"
 #include "autodiff/random.h"
+#include "datasets/dataset.h"
 #include "nn/model.h"
 
 namespace ks::test {
@@ -38,6 +39,17 @@ inline Tensor random_inputs(const Shape& sample, int64_t count, Rng& rng, double
   Shape shape = sample;
   shape.insert(shape.begin(), count);
   return random_tensor(shape, rng, low, high);
+}
+
+// count images of shape `sample` with pixels uniform in [0, 1) and label n % classes.
+inline Dataset random_image_dataset(const Shape& sample, int64_t count, int classes, Rng& rng) {
+  Dataset data;
+  data.inputs = random_inputs(sample, count, rng, 0.0, 1.0);
+  for (int64_t n = 0; n < count; ++n) {
+    data.labels.push_back(static_cast<int>(n % classes));
+    data.source_indices.push_back(n);
+  }
+  return data;
 }
 
 // Norm-wise relative difference ‖a − b‖ / max(‖a‖, ‖b‖); 0 when both are zero.

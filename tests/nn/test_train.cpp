@@ -50,12 +50,7 @@ TEST_CASE("replaying the recorded trajectory gives bit-identical parameters at e
 
 TEST_CASE("training gives the same bits with 1, 2 and 4 threads") {
   Rng rng(8);
-  Dataset data;
-  data.inputs = test::random_tensor({70, 3, 8, 8}, rng, 0.0, 1.0);
-  for (int n = 0; n < 70; ++n) {
-    data.labels.push_back(n % 3);
-    data.source_indices.push_back(n);
-  }
+  const Dataset data = test::random_image_dataset({3, 8, 8}, 70, 3, rng);
   std::vector<std::vector<Tensor>> results;
   const int saved = omp_get_max_threads();
   for (int threads : {1, 2, 4}) {
@@ -106,18 +101,9 @@ TEST_CASE("full-batch gradient descent on a toy set drives the loss down; MSE an
   }
 }
 
-}  // namespace ks
-
-namespace ks {
-
 TEST_CASE("augmented training replays bit-exactly, and the exact path kernel sees the augmented images") {
   Rng rng(12);
-  Dataset data;
-  data.inputs = test::random_tensor({24, 1, 8, 8}, rng, 0.0, 1.0);
-  for (int n = 0; n < 24; ++n) {
-    data.labels.push_back(n % 2);
-    data.source_indices.push_back(n);
-  }
+  const Dataset data = test::random_image_dataset({1, 8, 8}, 24, 2, rng);
   auto model = build_model({"conv:3,M", {1, 8, 8}, 1, InitKind::glorot_uniform, 1});
   const std::vector<Tensor> theta0 = parameter_values(*model);
   TrainOptions options;
