@@ -87,3 +87,28 @@ TEST_CASE("SVM bad input: sizes, symmetry, labels, empty classes") {
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("a 4,000-point training Gram fits in libsvm's precomputed mode") {
+  // Points in 20 dimensions labelled by a hyperplane with a gap: separable, so the hard margin must separate them.
+  Rng rng(9);
+  const int64_t N = 4000, D = 20;
+  Tensor points({N, D});
+  std::vector<int> labels;
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t d = 0; d < D; ++d) points[n * D + d] = rng.uniform(-1.0, 1.0);
+    const int label = points[n * D] > 0.0 ? 1 : 0;
+    points[n * D] += label ? 0.2 : -0.2;
+    labels.push_back(label);
+  }
+  Tensor K({N, N});
+  K.matrix() = points.matrix() * points.matrix().transpose();
+  K.matrix() = 0.5 * (K.matrix() + K.matrix().transpose()).eval();
+  const SvmModel model = fit_svm(K, labels);
+  CHECK(model.separated());
+  CHECK(model.margin >= 0.2 * (1 - 1e-3));
+  CHECK(svm_accuracy(model, K, labels) == 1.0);
+}
+
+}  // namespace ks
