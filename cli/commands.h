@@ -33,9 +33,10 @@ Command register_train(CLI::App& app);
 Command register_kernel(CLI::App& app);
 Command register_epk(CLI::App& app);
 Command register_study(CLI::App& app);
+Command register_svm(CLI::App& app);
 
 inline std::vector<Command> register_commands(CLI::App& app) {
-  return {register_demo(app), register_train(app), register_kernel(app), register_epk(app), register_study(app)};
+  return {register_demo(app), register_train(app), register_kernel(app), register_epk(app), register_study(app), register_svm(app)};
 }
 
 }  // namespace ks::cli

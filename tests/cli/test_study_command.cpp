@@ -13,7 +13,7 @@ namespace ks {
 
 namespace fs = std::filesystem;
 
-TEST_CASE("kernelscope study runs the after-kernel protocol and writes one results table") {
+TEST_CASE("kernelscope study runs the after-kernel protocol and writes one results table; svm refits its kernels") {
   const fs::path root = test::shared_datasets();
   if (root.empty()) {
     MESSAGE("skipped: ../shared/datasets not found");
@@ -51,6 +51,17 @@ TEST_CASE("kernelscope study runs the after-kernel protocol and writes one resul
       }
     }
   CHECK(json["metrics"]["init"]["alignment_conjugate_ntk"].get<double>() > 0.0);
+
+  // `kernelscope svm` on the written after kernel reports the study's accuracy; a non-square training kernel is refused.
+  const std::string s = (dir / "s").string();
+  result = test::run_cli("svm --run " + s + "/run --train-kernel " + s + "/ntk_after_train.npy --test-kernel " + s + "/ntk_after_test_train.npy");
+  CHECK(result.exit_code == 0);
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "%.2f%%", 100 * json["svm"]["ntk"]["after"]["test_accuracy"].get<double>());
+  CHECK(result.output.find(expected) != std::string::npos);
+  result = test::run_cli("svm --run " + s + "/run --train-kernel " + s + "/ntk_after_test_train.npy");
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("must be square") != std::string::npos);
 
   result = test::run_cli("study --data " + data + " --classes 1,2,3 --arch mlp:8 --epochs 1 --train-size 30 --test-size 30 --out " + (dir / "t").string());
   CHECK(result.exit_code != 0);
