@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/epk.h"
+#include "nn/run.h"
+
 namespace ks::cli {
 
 // What `train` takes; `study` takes the same and trains through run_train.
@@ -18,10 +21,26 @@ struct TrainCommandOptions {
   double lr = 0.05, lr_gamma = 0.1, weight_decay = 0.0;
   uint64_t seed = 0;
   std::string out;
+  std::string out_label;  // how the final message names the run directory (default: out)
   bool overwrite = false, quiet = false, augment = false;
 };
 void add_training_options(CLI::App* cmd, TrainCommandOptions& options);  // everything but --out, --overwrite, --quiet
 int run_train(const TrainCommandOptions& options);
+
+// `report`'s sections for one run, shared with `demo`, which puts two runs and its SVM table on one page.
+struct ReportOptions {
+  std::string run, study, out;
+  int64_t test_size = 20, top_k = 4, kernel_size = 60;
+  int heading = 2;  // sections are <h2> (or <h3> under a demo part)
+  bool overwrite = false;
+};
+struct RunReport {
+  std::string html;
+  EpkResult epk;  // on the first test_size test inputs
+};
+RunReport report_run_sections(const Run& run, const ReportOptions& options, const std::string& label);
+std::string report_page(const std::string& title, const std::string& body);  // a whole self-contained HTML page
+void write_report(const std::string& out, bool overwrite, const std::string& page);  // out/report.html, renamed into place when complete
 
 struct Command {
   CLI::App* app;
@@ -34,9 +53,10 @@ Command register_kernel(CLI::App& app);
 Command register_epk(CLI::App& app);
 Command register_study(CLI::App& app);
 Command register_svm(CLI::App& app);
+Command register_report(CLI::App& app);
 
 inline std::vector<Command> register_commands(CLI::App& app) {
-  return {register_demo(app), register_train(app), register_kernel(app), register_epk(app), register_study(app), register_svm(app)};
+  return {register_demo(app), register_train(app), register_kernel(app), register_epk(app), register_study(app), register_svm(app), register_report(app)};
 }
 
 }  // namespace ks::cli

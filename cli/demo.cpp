@@ -1,6 +1,6 @@
 // `kernelscope demo`: the README's first command. Trains small ReLU networks on a 2D toy set and on a real image pair
 // (Fashion-MNIST from Debian, or MNIST with --data), shows that the exact path kernel machine reproduces every output while
-// the NTK and Domingos' kernel do not, and compares SVMs on the initial and the after kernel. It writes no files.
+// the NTK and Domingos' kernel do not, compares SVMs on the initial and the after kernel, and writes one HTML report.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -21,6 +21,7 @@ struct DemoOptions {
   std::string data = "fashion:";  // Debian's dataset-fashion-mnist
   std::string classes = "7,9";    // sneaker vs ankle boot
   uint64_t seed = 0;
+  std::string out = "kernelscope-demo";
 };
 
 void print_machines(const EpkResult& result, int64_t inputs) {
@@ -37,66 +38,99 @@ void print_machines(const EpkResult& result, int64_t inputs) {
               static_cast<long long>(result.quadrature.pieces), static_cast<long long>(result.quadrature.nodes), result.seconds);
 }
 
-// Trains, then rewrites the network as kernel machines on the first test inputs.
-EpkResult train_and_explain(Sequential& model, const Task& task, const TrainOptions& training, int64_t test_inputs) {
-  const std::vector<Tensor> theta0 = parameter_values(model);
-  const TrainResult trained = train(model, task.train, task.test, training);
-  std::printf("    trained %lld SGD steps: test accuracy %.1f%%\n", static_cast<long long>(trained.steps.size()), 100 * trained.metrics.back().test_accuracy);
-  std::vector<int64_t> first;
-  for (int64_t n = 0; n < std::min(test_inputs, task.test.size()); ++n) first.push_back(n);
-  set_parameter_values(model, theta0);
-  TrainingRecord record{&task.train, &trained.steps, training.weight_decay, training.loss};
-  EpkOptions options;
-  options.keep_kernel = false;
-  return exact_path_kernel(model, gather_inputs(task.test, first), record, options);
+// Trains through `train` into a run directory, then writes the run's report sections (which compute the EPK).
+RunReport train_and_explain(const TrainCommandOptions& training, const std::string& label, int64_t test_inputs) {
+  if (run_train(training) != 0) throw std::runtime_error("training " + label + " failed");
+  const Run run = load_run(training.out);
+  ReportOptions report;
+  report.test_size = test_inputs;
+  report.heading = 3;
+  std::fprintf(stderr, "demo: rewriting %s as kernel machines\n", label.c_str());
+  RunReport result = report_run_sections(run, report, label);
+  print_machines(result.epk, result.epk.final.dim(0));
+  return result;
+}
+
+std::string svm_table(const std::vector<std::pair<std::string, SvmModel>>& rows, const std::vector<double>& accuracies) {
+  std::string html = "<table><tr><th>kernel</th><th>test accuracy</th><th>support vectors</th><th>training margin</th><th>training set separated</th></tr>";
+  for (size_t r = 0; r < rows.size(); ++r) {
+    char line[256];
+    std::snprintf(line, sizeof line, "<tr><td>%s</td><td>%.1f%%</td><td>%lld</td><td>%.3g</td><td>%s</td></tr>", rows[r].first.c_str(), 100 * accuracies[r],
+                  static_cast<long long>(rows[r].second.support_vectors), rows[r].second.margin, rows[r].second.separated() ? "yes" : "no");
+    html += line;
+  }
+  return html + "</table>";
 }
 
 int run_demo(const DemoOptions& o) {
   const auto started = std::chrono::steady_clock::now();
+  // Re-running the demo replaces its own earlier output, never anything else.
+  const std::filesystem::path out(o.out);
+  const bool earlier_demo = std::filesystem::exists(out / "report.html") && std::filesystem::exists(out / "runs");
+  if (std::filesystem::exists(out) && !earlier_demo)
+    throw std::runtime_error(o.out + " exists and is not an earlier demo's output; choose another --out");
+  RunWriter writer(out, earlier_demo);
+  const std::filesystem::path runs = writer.directory() / "runs";
+  std::filesystem::create_directories(runs);
   std::printf("kernelscope demo: a trained network is exactly a kernel machine.\n\n");
 
   std::printf("1. Two moons (2D toy set): a 2-32-32-1 ReLU network, mini-batch SGD, 10 epochs\n");
-  Dataset moons = make_toy_dataset({"moons", 600, 0.15, o.seed});
-  std::vector<int64_t> train_positions, test_positions;
-  for (int64_t n = 0; n < moons.size(); ++n) (n < 400 ? train_positions : test_positions).push_back(n);
-  Task toy;
-  toy.train = moons.subset(train_positions);
-  toy.test = moons.subset(test_positions);
-  toy.class_count = 2;
-  auto small = build_model({"mlp:32-32", {2}, 1, InitKind::he_normal, o.seed});
-  TrainOptions toy_training;
-  toy_training.epochs = 10;
-  toy_training.batch_size = 40;
-  toy_training.learning_rate = 0.3;
-  toy_training.seed = o.seed;
-  print_machines(train_and_explain(*small, toy, toy_training, toy.test.size()), toy.test.size());
+  TrainCommandOptions toy;
+  toy.data = "toy:moons";
+  toy.arch = "mlp:32-32";
+  toy.init = "he-normal";
+  toy.epochs = 10;
+  toy.batch = 40;
+  toy.lr = 0.3;
+  toy.test_size = 200;
+  toy.seed = o.seed;
+  toy.out = (runs / "moons").string();
+  toy.quiet = true;
+  toy.out_label = (out / "runs" / "moons").string();
+  const RunReport toy_report = train_and_explain(toy, "runs/moons", 200);
 
   std::printf("\n2. Real images: %s classes %s, a 784-128-128-1 ReLU network, 2 epochs\n", o.data.c_str(), o.classes.c_str());
-  SourceOptions source;
-  source.source = o.data;
-  const Task images = make_task(load_source(source), {parse_classes(o.classes), 600, 200});
-  Shape sample = images.train.inputs.shape();
-  sample.erase(sample.begin());
-  auto network = build_model({"mlp:128-128", sample, 1, InitKind::glorot_uniform, o.seed});
-  TrainOptions image_training;
-  image_training.epochs = 2;
-  image_training.seed = o.seed;
-  const std::vector<Tensor> theta0 = parameter_values(*network);
-  print_machines(train_and_explain(*network, images, image_training, 40), 40);
-  const std::vector<Tensor> thetaT = parameter_values(*network);
+  TrainCommandOptions images;
+  images.data = o.data;
+  images.classes = o.classes;
+  images.arch = "mlp:128-128";
+  images.epochs = 2;
+  images.train_size = 600;
+  images.test_size = 200;
+  images.seed = o.seed;
+  images.out = (runs / "images").string();
+  images.quiet = true;
+  images.out_label = (out / "runs" / "images").string();
+  const RunReport image_report = train_and_explain(images, "runs/images", 40);
 
   std::printf("\n3. The after kernel (Long 2021): hard-margin SVMs on the network's tangent kernel, same 600 training images\n");
+  const Run run = load_run(images.out);
+  std::vector<std::pair<std::string, SvmModel>> svms;
+  std::vector<double> accuracies;
   for (bool after : {false, true}) {
-    set_parameter_values(*network, after ? thetaT : theta0);
-    const Tensor train_gram = ntk_gram(*network, images.train.inputs, nullptr);
-    const Tensor test_gram = ntk_gram(*network, images.test.inputs, &images.train.inputs);
-    const SvmModel svm = fit_svm(train_gram, images.train.labels);
-    std::printf("    %-26s test accuracy %.1f%%, %lld support vectors%s\n", after ? "NTK after training:" : "NTK at initialisation:",
-                100 * svm_accuracy(svm, test_gram, images.test.labels), static_cast<long long>(svm.support_vectors),
-                svm.separated() ? "" : " (training set NOT separated)");
+    set_parameter_values(*run.model, after ? run.thetaT : run.theta0);
+    const Tensor train_gram = ntk_gram(*run.model, run.task.train.inputs, nullptr);
+    const Tensor test_gram = ntk_gram(*run.model, run.task.test.inputs, &run.task.train.inputs);
+    svms.emplace_back(after ? "NTK after training" : "NTK at initialisation", fit_svm(train_gram, run.task.train.labels));
+    const SvmModel& svm = svms.back().second;
+    accuracies.push_back(svm_accuracy(svm, test_gram, run.task.test.labels));
+    std::printf("    %-26s test accuracy %.1f%%, %lld support vectors%s\n", (svms.back().first + ":").c_str(), 100 * accuracies.back(),
+                static_cast<long long>(svm.support_vectors), svm.separated() ? "" : " (training set NOT separated)");
   }
-  std::printf("\nDone in %.0f s. Next: `kernelscope train`, then `kernelscope epk` and `kernelscope study` (see README.md).\n",
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  set_parameter_values(*run.model, run.thetaT);
+  std::printf("    the network itself:        test accuracy %.1f%%\n", 100 * evaluate(*run.model, run.task.test, run.config.training.loss).accuracy);
+
+  const std::string body =
+      "<p>kernelscope trained two small ReLU networks with SGD and then rewrote each, exactly, as a kernel machine over its training points "
+      "and steps. Each part below shows how it was trained, the exact path kernel beside the approximate kernels, and what the kernels look like.</p>"
+      "<h2>Part 1: two moons</h2>" + toy_report.html + "<h2>Part 2: " + o.data + " classes " + o.classes + "</h2>" + image_report.html +
+      "<h2>Part 3: the after kernel</h2><p>Hard-margin SVMs (libsvm, C = 10<sup>6</sup>) on the tangent kernel of the image network at "
+      "initialisation and after training, with the same " + std::to_string(run.task.train.size()) + " training and " + std::to_string(run.task.test.size()) +
+      " test images. Long (2021) found the after kernel's SVM is often the more accurate one.</p>" + svm_table(svms, accuracies);
+  std::ofstream(writer.directory() / "report.html") << report_page("kernelscope demo: a trained network is a kernel machine", body);
+  writer.finish();
+  std::printf("\nDone in %.0f s. The report: %s\nNext: `kernelscope train`, then `kernelscope epk`, `kernelscope study` and `kernelscope report` (see README.md).\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), std::filesystem::absolute(out / "report.html").string().c_str());
   return 0;
 }
 
@@ -107,6 +141,7 @@ Command register_demo(CLI::App& app) {
   CLI::App* demo = app.add_subcommand("demo", "Show a trained network rewritten exactly as a kernel machine, beside the NTK, Domingos' kernel and after-kernel SVMs");
   demo->add_option("--data", o->data, "Image source: fashion: (Debian's Fashion-MNIST) or mnist:DIR")->capture_default_str();
   demo->add_option("--classes", o->classes, "The image pair (first = negative)")->capture_default_str();
+  demo->add_option("--out", o->out, "Output directory: report.html and the two run directories (an earlier demo's output there is replaced)")->capture_default_str();
   demo->add_option("--seed", o->seed, "Seed for data, initialisation and shuffling")->capture_default_str();
   return {demo, [o] { return run_demo(*o); }};
 }

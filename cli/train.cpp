@@ -103,7 +103,7 @@ int run_train(const TrainCommandOptions& o) {
   writer.finish();
   const EpochMetrics& last = result.metrics.back();
   std::printf("trained %s for %lld steps: test accuracy %.2f%% (train %.2f%%); run written to %s\n", o.arch.c_str(),
-              static_cast<long long>(result.steps.size()), 100 * last.test_accuracy, 100 * last.train_accuracy, o.out.c_str());
+              static_cast<long long>(result.steps.size()), 100 * last.test_accuracy, 100 * last.train_accuracy, (o.out_label.empty() ? o.out : o.out_label).c_str());
   std::fflush(stdout);
   return 0;
 }
