@@ -1,0 +1,193 @@
+// Benchmark, kernelscope's side of the comparison with PyTorch/functorch and LibTorch (bench/run drives it): prepares
+// one-epoch run directories and the arrays the peers load, then times one task per process. Prints JSON; never asserts a time.
+//
+//   bench_compare WORKDIR prepare                  inputs.npy, train_labels.npy and case.json beside WORKDIR/CASE/run, the
+//                                                  one-epoch runs bench/run trains (mlp:512-512 on MNIST 3 vs 8, vgg:16 on
+//                                                  CIFAR automobile vs truck)
+//   bench_compare WORKDIR CASE TASK [REPEATS]      CASE mlp|vgg; TASK epoch | jacobian | gram:N | epk:M | gemm
+//
+// Each task runs in its own process so that its peak memory (ru_maxrss) is its own. The results it writes (the Gram, the
+// first Jacobian rows) are what the peers must reproduce within 1e-10 before their time counts.
+#include <omp.h>
+
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "bench/common.h"
+#include "datasets/npy.h"
+#include "kernels/epk.h"
+#include "kernels/ntk.h"
+#include "kernels/trace.h"
+#include "nn/run.h"
+
+using namespace ks;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Case {
+  std::string name, spec;
+};
+
+const std::vector<Case>& cases() {
+  static const std::vector<Case> all{{"mlp", "mlp:512-512"}, {"vgg", "vgg:16"}};
+  return all;
+}
+
+const Case& find_case(const std::string& name) {
+  for (const Case& c : cases())
+    if (c.name == name) return c;
+  throw std::invalid_argument("bench_compare: unknown case '" + name + "' (mlp or vgg)");
+}
+
+// The training inputs followed by the test inputs: the pool every task takes its first N from.
+Tensor input_pool(const Run& run) {
+  const Dataset& train = run.task.train;
+  const Dataset& test = run.task.test;
+  Shape shape = train.inputs.shape();
+  shape[0] = train.size() + test.size();
+  std::vector<double> values(train.inputs.data(), train.inputs.data() + train.inputs.numel());
+  values.insert(values.end(), test.inputs.data(), test.inputs.data() + test.inputs.numel());
+  return Tensor(shape, std::move(values));
+}
+
+Tensor first_rows(const Tensor& pool, int64_t count) {
+  if (count > pool.dim(0))
+    throw std::invalid_argument("bench_compare: asked for " + std::to_string(count) + " inputs, the run has " + std::to_string(pool.dim(0)));
+  Shape shape = pool.shape();
+  shape[0] = count;
+  const int64_t row = pool.numel() / pool.dim(0);
+  return Tensor(shape, std::vector<double>(pool.data(), pool.data() + count * row));
+}
+
+// bench/run trains the runs with `kernelscope train`; this writes what the peers load beside each.
+void prepare(const fs::path& work) {
+  for (const Case& c : cases()) {
+    const fs::path directory = work / c.name;
+    const Run run = load_run(directory / "run");
+    write_npy(directory / "inputs.npy", input_pool(run));
+    std::vector<int64_t> labels(run.task.train.labels.begin(), run.task.train.labels.end());
+    write_npy(directory / "train_labels.npy", labels);
+    nlohmann::json info{{"spec", c.spec}, {"train", run.task.train.size()}, {"test", run.task.test.size()},
+                        {"parameters", run.model->parameter_count()}, {"steps", run.steps.size()},
+                        {"learning_rate", run.config.training.learning_rate}};
+    std::ofstream(directory / "case.json") << info.dump(2) << "\n";
+    std::cerr << c.name << ": " << info.dump() << "\n";
+  }
+}
+
+// Multiply-adds of one sample's forward pass in the GEMMs (dense layers, and convolutions as im2col × weight). A training
+// step does 3× this (forward, input gradient, weight gradient), 2 flops each.
+double forward_multiply_adds(const Sequential& model, const Shape& sample) {
+  Shape shape = sample;
+  shape.insert(shape.begin(), 1);
+  Var x = constant(Tensor(shape, 0.5));
+  double total = 0.0;
+  for (const auto& layer : model.layers()) {
+    Var y = layer->forward(x);
+    if (const auto* dense = dynamic_cast<const Dense*>(layer.get())) {
+      total += static_cast<double>(dense->options().in_features * dense->options().out_features);
+    } else if (const auto* conv = dynamic_cast<const Conv2d*>(layer.get())) {
+      const Conv2dLayerOptions& o = conv->options();
+      total += static_cast<double>(o.out_channels * o.in_channels * o.kernel * o.kernel * y->value.dim(2) * y->value.dim(3));
+    }
+    x = y;
+  }
+  return total;
+}
+
+nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& task, int repeats) {
+  const fs::path directory = work / c.name;
+  const Run run = load_run(directory / "run");
+  const Tensor pool = read_npy(directory / "inputs.npy");
+  const Sequential& model = *run.model;
+  nlohmann::json result{{"case", c.name}, {"task", task}, {"peer", "kernelscope"}, {"threads", omp_get_max_threads()}};
+  bench::Timing timing{};
+  if (task == "gemm") {
+    const double rate = bench::eigen_gemm_gflops_all_threads();
+    result["gflops"] = rate;
+    timing = {0, 0, 0};
+  } else if (task == "epoch") {
+    timing = bench::time_runs(repeats, [&] {
+      set_parameter_values(model, run.theta0);
+      replay(model, run.task.train, run.steps, 0, static_cast<int64_t>(run.steps.size()), run.config.training.weight_decay,
+             run.config.training.loss);
+    });
+    // The replayed epoch must be the recorded one, bit for bit.
+    const std::vector<Tensor> final = parameter_values(model);
+    for (size_t i = 0; i < final.size(); ++i)
+      if (final[i].vector() != run.thetaT[i].vector()) throw std::runtime_error("bench_compare: the replayed epoch differs from θ_T");
+    result["images"] = run.task.train.size();
+    const Shape sample(pool.shape().begin() + 1, pool.shape().end());
+    result["gemm_flops"] = 6.0 * forward_multiply_adds(model, sample) * static_cast<double>(run.task.train.size());
+  } else if (task == "jacobian") {
+    const int64_t count = 256;
+    const Tensor x = first_rows(pool, count);
+    Tensor jacobian;
+    timing = bench::time_runs(repeats, [&] { jacobian = per_sample_jacobian(model, x); });
+    const int64_t P = jacobian.dim(1), check_rows = 8;
+    write_npy(directory / "jacobian_check.npy", Tensor({check_rows, P}, std::vector<double>(jacobian.data(), jacobian.data() + check_rows * P)));
+    result["n"] = count;
+  } else if (task.rfind("gram:", 0) == 0) {
+    const int64_t count = std::stoll(task.substr(5));
+    const Tensor x = first_rows(pool, count);
+    Tensor gram;
+    timing = bench::time_runs(repeats, [&] { gram = ntk_gram(model, x, nullptr); });
+    write_npy(directory / ("gram_" + std::to_string(count) + ".npy"), gram);
+    result["n"] = count;
+    const std::vector<KernelMethod> methods = chosen_methods(model, Shape(pool.shape().begin() + 1, pool.shape().end()), KernelMethod::automatic);
+    result["methods"] = nlohmann::json::array();
+    for (KernelMethod m : methods) result["methods"].push_back(m == KernelMethod::jacobian ? "jacobian" : "structured");
+  } else if (task.rfind("epk:", 0) == 0) {
+    const int64_t count = std::stoll(task.substr(4));
+    std::vector<int64_t> positions;
+    for (int64_t m = 0; m < count; ++m) positions.push_back(m);
+    const Tensor test = gather_inputs(run.task.test, positions);
+    TrainingRecord record{&run.task.train, &run.steps, run.config.training.weight_decay, run.config.training.loss};
+    EpkOptions options;
+    options.kernels = {PathKernel::exact};
+    options.keep_kernel = false;
+    EpkResult epk;
+    timing = bench::time_runs(repeats, [&] {
+      set_parameter_values(model, run.theta0);
+      epk = exact_path_kernel(model, test, record, options);
+    });
+    result["n"] = count;
+    result["steps"] = epk.steps;
+    result["max_rel_error"] = epk.machines.front().max_rel_error;
+    result["pieces"] = epk.quadrature.pieces;
+  } else {
+    throw std::invalid_argument("bench_compare: unknown task '" + task + "' (epoch, jacobian, gram:N, epk:M, gemm)");
+  }
+  result["median"] = timing.median;
+  result["min"] = timing.min;
+  result["max"] = timing.max;
+  result["repeats"] = repeats;
+  result["peak_memory_gb"] = bench::peak_memory_gb();
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ks::keep_freed_memory();
+  try {
+    if (argc < 3) {
+      std::cerr << "usage: bench_compare WORKDIR prepare | bench_compare WORKDIR CASE TASK [REPEATS]\n";
+      return 2;
+    }
+    const fs::path work = argv[1];
+    if (std::string(argv[2]) == "prepare") {
+      prepare(work);
+      return 0;
+    }
+    if (argc < 4) throw std::invalid_argument("bench_compare: give a CASE and a TASK");
+    const int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
+    std::cout << run_task(work, find_case(argv[2]), argv[3], repeats).dump() << std::endl;
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "bench_compare: " << error.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,157 @@
+# PyTorch peer for bench/run: functorch's vmap(jacrev) per-sample Jacobians and Jacobian-contraction NTK, and a plain
+# PyTorch training epoch, on the same nets, θ_0, inputs, batches and threads as bench_compare. Not used by the tests.
+#
+#   /usr/bin/python3 bench/peers/functorch_peer.py WORKDIR CASE TASK [REPEATS]   TASK epoch | jacobian | gram:N
+#
+# Results are checked against kernelscope's before a time is reported: max |ours - theirs| / max |ours| <= 1e-10.
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+from functorch import jacrev, make_functional, vmap
+
+# Chunk of samples per vmap call: the per-sample gradients of a chunk must fit in memory (mlp:512-512: 5 MB a sample).
+CHUNK = 100
+
+
+def build_net(spec, sample):
+    family, body = spec.split(":")
+    layers = []
+    if family == "mlp":
+        layers.append(torch.nn.Flatten())
+        features = int(np.prod(sample))
+        for token in body.split("-"):
+            width = int(token)
+            layers += [torch.nn.Linear(features, width), torch.nn.ReLU()]
+            features = width
+        layers.append(torch.nn.Linear(features, 1))
+    elif family == "vgg":
+        w = int(body)
+        channels, height, width = sample
+        for out in (w, w, "M", 2 * w, 2 * w, "M"):
+            if out == "M":
+                layers.append(torch.nn.MaxPool2d(2, 2))
+                height, width = height // 2, width // 2
+                continue
+            layers += [torch.nn.Conv2d(channels, out, 3, padding=1), torch.nn.ReLU()]
+            channels = out
+        layers += [torch.nn.Flatten(), torch.nn.Linear(channels * height * width, 1)]
+    else:
+        raise SystemExit(f"functorch peer: unsupported spec {spec}")
+    return torch.nn.Sequential(*layers).double()
+
+
+def load_parameters(net, directory):
+    with torch.no_grad():
+        for name, parameter in net.named_parameters():
+            value = torch.from_numpy(np.load(os.path.join(directory, name + ".npy")))
+            if value.shape != parameter.shape:
+                raise SystemExit(f"functorch peer: {name}.npy has shape {tuple(value.shape)}, the net wants {tuple(parameter.shape)}")
+            parameter.copy_(value)
+
+
+def relative_difference(ours, theirs):
+    return float(np.abs(theirs - ours).max() / np.abs(ours).max())
+
+
+def time_runs(repeats, work):
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - start)
+    seconds.sort()
+    return seconds[len(seconds) // 2], seconds[0], seconds[-1]
+
+
+def jacobian_rows(fnet, params, inputs):
+    """(N, P): functorch's per-sample Jacobian, vmap over samples of jacrev of the one-sample output."""
+
+    def single(p, x):
+        return fnet(p, x.unsqueeze(0)).squeeze(0)
+
+    rows = []
+    for first in range(0, inputs.shape[0], CHUNK):
+        blocks = vmap(jacrev(single), (None, 0))(params, inputs[first:first + CHUNK])
+        rows.append(torch.cat([b.reshape(b.shape[0], -1) for b in blocks], dim=1))
+    return torch.cat(rows, dim=0)
+
+
+def main():
+    if len(sys.argv) < 4:
+        raise SystemExit("usage: functorch_peer.py WORKDIR CASE TASK [REPEATS]")
+    directory = os.path.join(sys.argv[1], sys.argv[2])
+    task = sys.argv[3]
+    repeats = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    if task not in ("epoch", "jacobian") and not task.startswith("gram:"):
+        return
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
+    info = json.load(open(os.path.join(directory, "case.json")))
+    pool = torch.from_numpy(np.load(os.path.join(directory, "inputs.npy")))
+    net = build_net(info["spec"], tuple(pool.shape[1:]))
+    theta0 = os.path.join(directory, "run", "theta0")
+    load_parameters(net, theta0)
+    result = {"case": sys.argv[2], "task": task, "peer": "functorch" if task != "epoch" else "pytorch", "threads": torch.get_num_threads()}
+
+    if task == "epoch":
+        train = info["train"]
+        inputs = pool[:train]
+        signs = torch.from_numpy(np.load(os.path.join(directory, "train_labels.npy"))).double() * 2 - 1
+        trajectory = os.path.join(directory, "run", "trajectory")
+        offsets = np.load(os.path.join(trajectory, "batch_offsets.npy"))
+        positions = torch.from_numpy(np.load(os.path.join(trajectory, "batch_positions.npy")))
+        rates = np.load(os.path.join(trajectory, "learning_rates.npy"))
+
+        def epoch():
+            load_parameters(net, theta0)
+            for s in range(len(offsets) - 1):
+                batch = positions[offsets[s]:offsets[s + 1]]
+                margins = -signs[batch] * net(inputs[batch]).reshape(-1)
+                # softplus written out: torch's switches to the identity above 20, kernelscope's does not
+                loss = (torch.relu(margins) + torch.log1p(torch.exp(-margins.abs()))).mean()
+                net.zero_grad()
+                loss.backward()
+                with torch.no_grad():
+                    for p in net.parameters():
+                        p.sub_(p.grad, alpha=float(rates[s]))
+
+        timing = time_runs(repeats, epoch)
+        difference = 0.0
+        for name, parameter in net.named_parameters():
+            ours = np.load(os.path.join(directory, "run", "thetaT", name + ".npy"))
+            difference = max(difference, relative_difference(ours, parameter.detach().numpy()))
+    else:
+        fnet, params = make_functional(net)
+        params = tuple(p.detach() for p in params)
+        if task == "jacobian":
+            inputs = pool[:256]
+            holder = {}
+            timing = time_runs(repeats, lambda: holder.update(j=jacobian_rows(fnet, params, inputs)))
+            ours = np.load(os.path.join(directory, "jacobian_check.npy"))
+            difference = relative_difference(ours, holder["j"][:8].numpy())
+            result["n"] = 256
+        else:
+            count = int(task.split(":")[1])
+            inputs = pool[:count]
+            holder = {}
+
+            def gram():
+                jacobian = jacobian_rows(fnet, params, inputs)
+                holder["k"] = jacobian @ jacobian.T
+
+            timing = time_runs(repeats, gram)
+            ours = np.load(os.path.join(directory, f"gram_{count}.npy"))
+            difference = relative_difference(ours, holder["k"].numpy())
+            result["n"] = count
+
+    result.update(max_rel_difference=difference, mismatch=not difference <= 1e-10, median=timing[0], min=timing[1], max=timing[2],
+                  repeats=repeats, peak_memory_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
