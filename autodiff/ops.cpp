@@ -23,18 +23,51 @@ void matmul_backward(double* da, double* db, const double* dout, const double* a
   if (db) MatrixMap(db, K, M).noalias() += ConstMatrixMap(a, N, K).transpose() * dout_map;
 }
 
+// Dense GEMMs run over fixed blocks of features, in parallel: a block's numbers come from the same GEMM whatever the
+// thread count, so the bits do not depend on it. Small products stay serial (the same blocks, one thread).
+constexpr int64_t kFeatureBlock = 64;
+using StridedMap = Eigen::Map<MatrixRowMajor, 0, Eigen::OuterStride<>>;
+using ConstStridedMap = Eigen::Map<const MatrixRowMajor, 0, Eigen::OuterStride<>>;
+
+static int64_t feature_blocks(int64_t features) { return (features + kFeatureBlock - 1) / kFeatureBlock; }
+static bool worth_threads(int64_t N, int64_t I, int64_t O) { return N * I * O >= (int64_t{1} << 18); }
+
 void linear_forward(double* out, const double* inp, const double* weight, const double* bias, int64_t N, int64_t I,
                     int64_t O) {
-  MatrixMap out_map(out, N, O);
-  out_map.noalias() = ConstMatrixMap(inp, N, I) * ConstMatrixMap(weight, O, I).transpose();
-  if (bias) out_map.rowwise() += Eigen::Map<const Eigen::RowVectorXd>(bias, O);
+  // out (N, O), inp (N, I), weight (O, I), bias (O)
+  const int64_t blocks = feature_blocks(O);
+#pragma omp parallel for schedule(static) if (blocks > 1 && worth_threads(N, I, O))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t first = b * kFeatureBlock, count = std::min(kFeatureBlock, O - first);
+    StridedMap out_block(out + first, N, count, Eigen::OuterStride<>(O));
+    out_block.noalias() = ConstMatrixMap(inp, N, I) * ConstMatrixMap(weight + first * I, count, I).transpose();
+    if (bias) out_block.rowwise() += Eigen::Map<const Eigen::RowVectorXd>(bias + first, count);
+  }
 }
 
 void linear_backward(double* dinp, double* dweight, double* dbias, const double* dout, const double* inp,
                      const double* weight, int64_t N, int64_t I, int64_t O) {
+  // dinp (N, I), dweight (O, I), dbias (O), dout (N, O), inp (N, I), weight (O, I)
   ConstMatrixMap dout_map(dout, N, O);
-  if (dinp) MatrixMap(dinp, N, I).noalias() += dout_map * ConstMatrixMap(weight, O, I);
-  if (dweight) MatrixMap(dweight, O, I).noalias() += dout_map.transpose() * ConstMatrixMap(inp, N, I);
+  const bool threads = worth_threads(N, I, O);
+  if (dinp) {
+    const int64_t blocks = feature_blocks(I);
+#pragma omp parallel for schedule(static) if (blocks > 1 && threads)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t first = b * kFeatureBlock, count = std::min(kFeatureBlock, I - first);
+      StridedMap(dinp + first, N, count, Eigen::OuterStride<>(I)).noalias() +=
+          dout_map * ConstStridedMap(weight + first, O, count, Eigen::OuterStride<>(I));
+    }
+  }
+  if (dweight) {
+    const int64_t blocks = feature_blocks(O);
+#pragma omp parallel for schedule(static) if (blocks > 1 && threads)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t first = b * kFeatureBlock, count = std::min(kFeatureBlock, O - first);
+      MatrixMap(dweight + first * I, count, I).noalias() +=
+          ConstStridedMap(dout + first, N, count, Eigen::OuterStride<>(O)).transpose() * ConstMatrixMap(inp, N, I);
+    }
+  }
   if (dbias) Eigen::Map<Eigen::RowVectorXd>(dbias, O) += dout_map.colwise().sum();
 }
 
@@ -150,7 +183,7 @@ void softplus_backward(double* dinp, const double* dout, const double* inp, int6
 // ---- convolution -----------------------------------------------------------------------------
 
 // Samples per GEMM: fixed, so results depend neither on the batch size's split across threads nor on the thread count.
-constexpr int64_t kConvChunk = 8;
+constexpr int64_t kConvChunk = 1;
 
 void im2col(double* columns, const double* image, const Conv2dGeometry& g, int64_t column_count,
             int64_t column_offset) {
@@ -186,13 +219,19 @@ void col2im(double* dimage, const double* columns, const Conv2dGeometry& g, int6
     for (int64_t ki = 0; ki < k; ++ki)
       for (int64_t kj = 0; kj < k; ++kj) {
         const double* row = columns + ((c * k + ki) * k + kj) * column_count + column_offset;
+        // The output columns whose input column lies inside the image, as in im2col: no test per element.
+        const int64_t shift = kj - g.padding;
+        const int64_t first = std::min(Wo, shift >= 0 ? 0 : (-shift + g.stride - 1) / g.stride);
+        const int64_t last = std::max(first, std::min(Wo, g.width - shift <= 0 ? 0 : (g.width - shift + g.stride - 1) / g.stride));
         for (int64_t oi = 0; oi < Ho; ++oi) {
           const int64_t i = oi * g.stride - g.padding + ki;
           if (i < 0 || i >= g.height) continue;
-          for (int64_t oj = 0; oj < Wo; ++oj) {
-            const int64_t j = oj * g.stride - g.padding + kj;
-            if (j >= 0 && j < g.width) dimage[(c * g.height + i) * g.width + j] += row[oi * Wo + oj];
-          }
+          double* target = dimage + (c * g.height + i) * g.width + shift;
+          const double* from = row + oi * Wo;
+          if (g.stride == 1)
+            for (int64_t oj = first; oj < last; ++oj) target[oj] += from[oj];
+          else
+            for (int64_t oj = first; oj < last; ++oj) target[oj * g.stride] += from[oj];
         }
       }
 }

@@ -4,12 +4,14 @@
 //   bench_compare WORKDIR prepare                  inputs.npy, train_labels.npy and case.json beside WORKDIR/CASE/run, the
 //                                                  one-epoch runs bench/run trains (mlp:512-512 on MNIST 3 vs 8, vgg:16 on
 //                                                  CIFAR automobile vs truck)
+//   bench_compare WORKDIR parts [REPEATS]          the GEMM-bound parts alone (dense, conv), one line each
 //   bench_compare WORKDIR CASE TASK [REPEATS]      CASE mlp|vgg; TASK epoch | jacobian | gram:N | epk:M | gemm
 //
 // Each task runs in its own process so that its peak memory (ru_maxrss) is its own. The results it writes (the Gram, the
 // first Jacobian rows) are what the peers must reproduce within 1e-10 before their time counts.
 #include <omp.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -20,6 +22,8 @@
 #include "kernels/ntk.h"
 #include "kernels/trace.h"
 #include "nn/run.h"
+#include "autodiff/ops.h"
+#include "autodiff/random.h"
 
 using namespace ks;
 namespace fs = std::filesystem;
@@ -95,6 +99,49 @@ double forward_multiply_adds(const Sequential& model, const Shape& sample) {
     x = y;
   }
   return total;
+}
+
+// The GEMM-bound parts alone, at the shapes the tasks use, each timed over enough calls to last about 0.3 s: one JSON line each.
+void time_parts(int repeats) {
+  Rng rng(0);
+  auto random = [&](const Shape& shape) {
+    Tensor t(shape);
+    for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.uniform(-1.0, 1.0);
+    return t;
+  };
+  auto report = [&](const std::string& part, double flops, const std::function<void()>& call) {
+    int64_t calls = 1;
+    for (auto start = std::chrono::steady_clock::now(); std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 0.05; call()) calls++;
+    calls = std::max<int64_t>(1, calls * 6);
+    const bench::Timing t = bench::time_runs(repeats, [&] {
+      for (int64_t c = 0; c < calls; ++c) call();
+    });
+    nlohmann::json line{{"case", "parts"}, {"task", "part"}, {"peer", "kernelscope"}, {"part", part}, {"gemm_flops", flops},
+                        {"median", t.median / static_cast<double>(calls)}, {"min", t.min / static_cast<double>(calls)},
+                        {"max", t.max / static_cast<double>(calls)}, {"threads", omp_get_max_threads()}};
+    std::cout << line.dump() << std::endl;
+  };
+  const int64_t batch = 32;
+  for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{784, 512}, {512, 512}}) {
+    const Tensor x = random({batch, in}), w = random({out, in}), b = random({out}), upstream = random({batch, out});
+    Tensor y({batch, out}), dx({batch, in}), dw({out, in}), db({out});
+    report("dense " + std::to_string(in) + "→" + std::to_string(out) + ", batch 32: forward, input and weight gradients", 6.0 * batch * in * out, [&] {
+      linear_forward(y.data(), x.data(), w.data(), b.data(), batch, in, out);
+      linear_backward(dx.data(), dw.data(), db.data(), upstream.data(), x.data(), w.data(), batch, in, out);
+    });
+  }
+  for (const auto& [channels, size] : std::vector<std::pair<int64_t, int64_t>>{{16, 32}, {32, 16}}) {
+    const Conv2dGeometry g{batch, channels, size, size, channels, 3, 1, 1};
+    const Tensor x = random({batch, channels, size, size}), w = random({channels, channels, 3, 3}), b = random({channels});
+    const Tensor upstream = random({batch, channels, size, size});
+    Tensor y({batch, channels, size, size}), dx(x.shape()), dw(w.shape()), db({channels});
+    report("conv " + std::to_string(channels) + "→" + std::to_string(channels) + " 3×3 on " + std::to_string(size) + "×" + std::to_string(size) +
+               ", batch 32: forward, input and weight gradients (im2col + GEMM)",
+           6.0 * batch * channels * channels * 9 * size * size, [&] {
+             conv2d_forward(y.data(), x.data(), w.data(), b.data(), g);
+             conv2d_backward(dx.data(), dw.data(), db.data(), upstream.data(), x.data(), w.data(), g);
+           });
+  }
 }
 
 nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& task, int repeats) {
@@ -182,12 +229,16 @@ int main(int argc, char** argv) {
       prepare(work);
       return 0;
     }
+    if (std::string(argv[2]) == "parts") {
+      time_parts(argc > 3 ? std::atoi(argv[3]) : 3);
+      return 0;
+    }
     if (argc < 4) throw std::invalid_argument("bench_compare: give a CASE and a TASK");
     const int repeats = argc > 4 ? std::atoi(argv[4]) : 3;
     std::cout << run_task(work, find_case(argv[2]), argv[3], repeats).dump() << std::endl;
     return 0;
   } catch (const std::exception& error) {
-    std::cerr << "bench_compare: " << error.what() << "\n";
+    std::cerr << error.what() << "\n";
     return 1;
   }
 }
