@@ -14,6 +14,9 @@ namespace ks {
 namespace {
 
 constexpr int64_t kTileSamples = 32;
+// Row tiles meet a column tile in groups of this many: one GEMM packs the column's per-sample gradients once for 256
+// rows instead of once per 32. Panels end on group boundaries, so GEMM shapes (and bits) do not depend on the budget.
+constexpr int64_t kGroupTiles = 8;
 
 Tile make_tile(const Sequential& model, const Tensor& inputs, int64_t first, KernelMethod requested) {
   const int64_t samples = std::min(kTileSamples, inputs.dim(0) - first);
@@ -76,7 +79,8 @@ Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* i
   while (panel_start < tiles_a) {
     std::vector<Tile> panel;
     double bytes = 0.0;
-    while (panel_start + static_cast<int64_t>(panel.size()) < tiles_a && (panel.empty() || bytes < options.memory_budget_bytes / 2)) {
+    while (panel_start + static_cast<int64_t>(panel.size()) < tiles_a &&
+           (panel.empty() || panel.size() % kGroupTiles != 0 || bytes < options.memory_budget_bytes / 2)) {
       // Build a few tiles at once in parallel: their count is fixed, so which thread builds which does not matter.
       const int64_t batch = std::min<int64_t>(8, tiles_a - panel_start - static_cast<int64_t>(panel.size()));
       std::vector<Tile> built(static_cast<size_t>(batch));
@@ -90,18 +94,49 @@ Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* i
       }
     }
     const int64_t panel_end = panel_start + static_cast<int64_t>(panel.size());
+    // The panel's Jacobian-path rows, stacked by group of tiles (the tiles give theirs up: memory stays one copy).
+    std::vector<MatrixRowMajor> groups;
+    for (int64_t first_tile = 0; first_tile < static_cast<int64_t>(panel.size()); first_tile += kGroupTiles) {
+      const int64_t last_tile = std::min<int64_t>(first_tile + kGroupTiles, static_cast<int64_t>(panel.size()));
+      int64_t rows = 0;
+      for (int64_t t = first_tile; t < last_tile; ++t) rows += panel[static_cast<size_t>(t)].jacobian.rows();
+      MatrixRowMajor group(rows, rows ? panel[static_cast<size_t>(first_tile)].jacobian.cols() : 0);
+      for (int64_t t = first_tile, row = 0; t < last_tile; ++t) {
+        MatrixRowMajor& own = panel[static_cast<size_t>(t)].jacobian;
+        if (own.size()) group.middleRows(row, own.rows()) = own;
+        row += own.rows();
+        own = MatrixRowMajor();
+      }
+      groups.push_back(std::move(group));
+    }
     const int64_t first_column = symmetric ? panel_start : 0;
 #pragma omp parallel for schedule(dynamic)
     for (int64_t j = first_column; j < tiles_b; ++j) {
       const bool resident = symmetric && j < panel_end;
-      const Tile column = resident ? Tile() : make_tile(model, other, j * kTileSamples, options.method);
+      Tile column = resident ? Tile() : make_tile(model, other, j * kTileSamples, options.method);
       const Tile& b = resident ? panel[static_cast<size_t>(j - panel_start)] : column;
-      for (int64_t i = panel_start; i < panel_end; ++i) {
-        if (symmetric && i > j) continue;
-        const Tile& a = panel[static_cast<size_t>(i - panel_start)];
-        MatrixRowMajor K = block(a, b);
-        if (symmetric && i == j) K = K.triangularView<Eigen::Upper>().toDenseMatrix().selfadjointView<Eigen::Upper>();
-        place(gram, K, a, b, options.trace_outputs, symmetric && i != j);
+      MatrixRowMajor column_jacobian;  // b's Jacobian-path rows
+      if (resident) {
+        const int64_t local = j - panel_start, group = local / kGroupTiles;
+        if (groups[static_cast<size_t>(group)].size())
+          column_jacobian = groups[static_cast<size_t>(group)].middleRows((local % kGroupTiles) * kTileSamples * b.trace.outputs, b.rows);
+      } else {
+        column_jacobian = std::move(column.jacobian);
+        column.jacobian = MatrixRowMajor();
+      }
+      for (size_t group = 0; group < groups.size(); ++group) {
+        const int64_t group_first = panel_start + static_cast<int64_t>(group) * kGroupTiles;
+        if (symmetric && group_first > j) break;
+        MatrixRowMajor group_block;  // (group rows, b.rows): one GEMM for the whole group
+        if (column_jacobian.size()) group_block.noalias() = groups[group] * column_jacobian.transpose();
+        for (int64_t i = group_first; i < std::min(group_first + kGroupTiles, panel_end); ++i) {
+          if (symmetric && i > j) continue;
+          const Tile& a = panel[static_cast<size_t>(i - panel_start)];
+          MatrixRowMajor K = block(a, b);  // the structured layers (the Jacobian rows have moved to the groups)
+          if (group_block.size()) K += group_block.middleRows((i - group_first) * kTileSamples * a.trace.outputs, a.rows);
+          if (symmetric && i == j) K = K.triangularView<Eigen::Upper>().toDenseMatrix().selfadjointView<Eigen::Upper>();
+          place(gram, K, a, b, options.trace_outputs, symmetric && i != j);
+        }
       }
 #pragma omp critical(kernelscope_progress)
       {
