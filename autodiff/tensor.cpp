@@ -37,6 +37,12 @@ Tensor::Tensor(Shape shape, double fill) : shape_(std::move(shape)) {
 Tensor::Tensor(Shape shape, const std::vector<double>& values)
     : Tensor(std::move(shape), AlignedBuffer(values.begin(), values.end())) {}
 
+Tensor Tensor::uninitialised(Shape shape) {
+  check_shape(shape);
+  const auto count = static_cast<size_t>(shape_numel(shape));
+  return Tensor(std::move(shape), AlignedBuffer(count));
+}
+
 Tensor::Tensor(Shape shape, AlignedBuffer values) : shape_(std::move(shape)), values_(std::move(values)) {
   check_shape(shape_);
   if (shape_numel(shape_) != numel())

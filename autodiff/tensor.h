@@ -8,6 +8,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ks {
@@ -29,6 +30,16 @@ struct AlignedAllocator {
     return static_cast<T*>(memory);
   }
   void deallocate(T* pointer, size_t) { std::free(pointer); }
+  // Sizing a buffer (AlignedBuffer(n), resize) leaves the values uninitialised: Tensor::uninitialised skips the zero fill
+  // where every value is written next. Tensor's own constructors still fill.
+  template <typename U>
+  void construct(U* pointer) noexcept {
+    ::new (static_cast<void*>(pointer)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* pointer, Args&&... args) {
+    ::new (static_cast<void*>(pointer)) U(std::forward<Args>(args)...);
+  }
   template <typename U>
   bool operator==(const AlignedAllocator<U>&) const { return true; }
   template <typename U>
@@ -55,6 +66,8 @@ class Tensor {
   explicit Tensor(Shape shape, double fill = 0.0);
   Tensor(Shape shape, const std::vector<double>& values);
   Tensor(Shape shape, AlignedBuffer values);
+  // For outputs whose every value is written before it is read (large per-sample Jacobians): no zero fill.
+  static Tensor uninitialised(Shape shape);
 
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }

@@ -423,10 +423,23 @@ void layer_jacobian(const LayerSignals& s, int64_t outputs, double* jacobian, in
 }
 
 Tensor per_sample_jacobian(const Sequential& model, const Tensor& inputs) {
-  const Trace trace = trace_network(model, inputs);
-  const int64_t P = flat_parameter_count(model), rows = trace.samples * trace.outputs;
-  Tensor jacobian({rows, P});
-  for (const LayerSignals& s : trace.layers) layer_jacobian(s, trace.outputs, jacobian.data(), P);
+  // Tiles of a fixed number of samples, traced and expanded in parallel: each row's bits depend only on its tile.
+  constexpr int64_t kTileSamples = 32;
+  const int64_t N = inputs.dim(0), P = flat_parameter_count(model), row_size = N ? inputs.numel() / N : 0;
+  Shape probe = inputs.shape();
+  probe[0] = std::min<int64_t>(N, 1);
+  const int64_t C = N ? trace_network(model, Tensor(probe, 0.0), false).outputs : 0;
+  // Every entry is written by exactly one layer_jacobian call below.
+  Tensor jacobian = Tensor::uninitialised({N * C, P});
+  const int64_t tiles = (N + kTileSamples - 1) / kTileSamples;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t first = t * kTileSamples, count = std::min(kTileSamples, N - first);
+    Shape shape = inputs.shape();
+    shape[0] = count;
+    const Trace trace = trace_network(model, Tensor(shape, std::vector<double>(inputs.data() + first * row_size, inputs.data() + (first + count) * row_size)));
+    for (const LayerSignals& s : trace.layers) layer_jacobian(s, C, jacobian.data() + first * C * P, P);
+  }
   return jacobian;
 }
 
