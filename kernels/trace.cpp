@@ -21,7 +21,8 @@ Tensor effective_weight(const Tensor& weight, double multiplier) {
 // Per-layer state kept from the forward for the signal backward.
 struct ForwardRecord {
   const Layer* layer;
-  Tensor input, output;
+  Tensor input, output;           // output kept only where the backward reads it (tanh)
+  int64_t output_size = 0;        // per sample
   std::vector<int64_t> argmax;  // MaxPool2d
 };
 
@@ -124,7 +125,7 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       const DenseOptions& o = dense->options();
       if (input.rank() != 2 || input.dim(1) != o.in_features)
         throw ShapeError("trace: " + dense->describe() + " got input " + shape_string(input.shape()));
-      record.output = Tensor({N, o.out_features});
+      record.output = Tensor::uninitialised({N, o.out_features});  // every row is written below
       if (cached_first_layer(segment, parameter_index, record.output)) {
       } else {
       const LayerWeights w = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, base, parameter_index);
@@ -143,7 +144,7 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       const Conv2dLayerOptions& o = conv->options();
       if (input.rank() != 4 || input.dim(1) != o.in_channels) throw ShapeError("trace: " + conv->describe() + " got input " + shape_string(input.shape()));
       Conv2dGeometry g{N, o.in_channels, input.dim(2), input.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
-      record.output = Tensor({N, g.out_channels, g.out_height(), g.out_width()});
+      record.output = Tensor::uninitialised({N, g.out_channels, g.out_height(), g.out_width()});  // every value is written below
       const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, parameter_index);
       if (cached_first_layer(segment, parameter_index, record.output)) {
       } else if (segment) {
@@ -175,6 +176,9 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       record.output = Tensor({g.batch, g.channels, g.out_height(), g.out_width()});
       record.argmax.resize(static_cast<size_t>(record.output.numel()));
       maxpool2d_forward(record.output.data(), record.argmax.data(), input.data(), g);
+    } else if (auto* activation = dynamic_cast<const Activation*>(layer); activation && activation->kind() == ActivationKind::relu) {
+      record.output = Tensor::uninitialised(input.shape());
+      relu_forward(record.output.data(), input.data(), input.numel());
     } else if (dynamic_cast<const Flatten*>(layer) || dynamic_cast<const Activation*>(layer) || dynamic_cast<const AvgPool2d*>(layer)) {
       record.output = layer->forward(constant(input))->value;
     } else {
@@ -185,7 +189,11 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       x = std::move(record.output);
       continue;
     }
-    x = record.output;
+    record.output_size = record.output.numel() / std::max<int64_t>(N, 1);
+    // Only tanh's backward reads a layer's output; any other output lives on only as the next layer's input.
+    const auto* activation = dynamic_cast<const Activation*>(layer);
+    if (activation && activation->kind() == ActivationKind::tanh) x = record.output;
+    else x = std::move(record.output);
     records.push_back(std::move(record));
     parameter_indices.push_back(record_parameter);
   }
@@ -216,9 +224,9 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       break;
     }
   for (size_t position = records.size(); position-- > first_parameterised;) {
-    const ForwardRecord* it = &records[position];
+    ForwardRecord* it = &records[position];
     const Layer* layer = it->layer;
-    const int64_t in_size = it->input.numel() / N, out_size = it->output.numel() / N;
+    const int64_t in_size = it->input.numel() / N, out_size = it->output_size;
     Tensor previous(with_batch(it->input.shape(), rows));
     if (auto* dense = dynamic_cast<const Dense*>(layer)) {
       const DenseOptions& o = dense->options();
@@ -228,16 +236,18 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       s.multiplier = o.weight_multiplier;
       s.weight_size = o.in_features * o.out_features;
       s.bias_size = dense->bias ? o.out_features : 0;
-      s.input = it->input;
-      s.delta = signal;
+      s.input = std::move(it->input);  // the records are walked once, backwards: the signals take what they need
+      s.delta = std::move(signal);
+      const int64_t index = s.parameter_index;
       reversed.push_back(std::move(s));
+      const Tensor& upstream = reversed.back().delta;
       if (position == first_parameterised) break;
-      const LayerWeights w = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, base, s.parameter_index);
-      linear_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight, rows, o.in_features, o.out_features);
+      const LayerWeights w = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, base, index);
+      linear_backward(previous.data(), nullptr, nullptr, upstream.data(), nullptr, w.weight, rows, o.in_features, o.out_features);
       if (segment) {
-        const LayerWeights d = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, segment->direction, s.parameter_index);
+        const LayerWeights d = weights_of(dense->weight->value, dense->bias, o.weight_multiplier, segment->direction, index);
         Tensor extra(previous.shape());
-        linear_backward(extra.data(), nullptr, nullptr, signal.data(), nullptr, d.weight, rows, o.in_features, o.out_features);
+        linear_backward(extra.data(), nullptr, nullptr, upstream.data(), nullptr, d.weight, rows, o.in_features, o.out_features);
         add_scaled_rows(previous.data(), extra.data(), segment->t, rows, in_size, C);
       }
     } else if (auto* conv = dynamic_cast<const Conv2d*>(layer)) {
@@ -249,18 +259,20 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
       s.multiplier = o.weight_multiplier;
       s.weight_size = conv->weight->value.numel();
       s.bias_size = conv->bias ? o.out_channels : 0;
-      s.input = it->input;
-      s.delta = signal;
       s.geometry = Conv2dGeometry{N, o.in_channels, it->input.dim(2), it->input.dim(3), o.out_channels, o.kernel, o.stride, o.padding};
+      s.input = std::move(it->input);  // the records are walked once, backwards: the signals take what they need
+      s.delta = std::move(signal);
       Conv2dGeometry g = s.geometry;
       g.batch = rows;
+      const int64_t index = s.parameter_index;
       reversed.push_back(std::move(s));
+      const Tensor& upstream = reversed.back().delta;
       if (position == first_parameterised) break;
-      const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, s.parameter_index);
+      const LayerWeights w = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, base, index);
       if (segment) {
         // Row r pulls back through W_base + t·W_direction: one backward with 2·O channels, the signal stacked on t times
         // itself, does both in one GEMM and one col2im.
-        const LayerWeights d = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, segment->direction, s.parameter_index);
+        const LayerWeights d = weights_of(conv->weight->value, conv->bias, o.weight_multiplier, segment->direction, index);
         const int64_t O = g.out_channels, patch = g.patch_size();
         std::vector<double> weights(static_cast<size_t>(2 * O * patch));
         std::copy_n(w.weight, O * patch, weights.begin());
@@ -268,7 +280,7 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
         Tensor stacked({rows, 2 * O, g.out_height(), g.out_width()});
         for (int64_t r = 0; r < rows; ++r) {
           const double t = segment->t[static_cast<size_t>(r / C)];
-          const double* from = signal.data() + r * out_size;
+          const double* from = upstream.data() + r * out_size;
           double* to = stacked.data() + r * 2 * out_size;
           std::copy_n(from, out_size, to);
           for (int64_t k = 0; k < out_size; ++k) to[out_size + k] = t * from[k];
@@ -277,13 +289,13 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
         both.out_channels = 2 * O;
         conv2d_backward(previous.data(), nullptr, nullptr, stacked.data(), nullptr, weights.data(), both);
       } else {
-        conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, w.weight, g);
+        conv2d_backward(previous.data(), nullptr, nullptr, upstream.data(), nullptr, w.weight, g);
       }
     } else if (auto* activation = dynamic_cast<const Activation*>(layer)) {
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t n = r / C;
         const double* in = it->input.data() + n * in_size;
-        const double* out = it->output.data() + n * out_size;
+        const double* out = it->output.numel() ? it->output.data() + n * out_size : nullptr;  // kept for tanh only
         const double* d = signal.data() + r * out_size;
         double* target = previous.data() + r * in_size;
         switch (activation->kind()) {
@@ -318,7 +330,7 @@ Trace run_trace(const Sequential& model, const Tensor& inputs, const Segment* se
     signal = std::move(previous);
   }
   // Parameter offsets in state_dict order.
-  trace.layers.assign(reversed.rbegin(), reversed.rend());
+  trace.layers.assign(std::make_move_iterator(reversed.rbegin()), std::make_move_iterator(reversed.rend()));
   int64_t offset = 0;
   for (LayerSignals& s : trace.layers) {
     s.parameter_offset = offset;
