@@ -14,6 +14,20 @@ def load(path):
     return rows
 
 
+def merged(lines):
+    """One tool's rounds of one task: median of the round times, min and max over rounds."""
+    if not lines:
+        return None
+    times = sorted(l["median"] for l in lines)
+    row = dict(lines[0])
+    row.update(median=times[len(times) // 2], min=min(l["min"] for l in lines), max=max(l["max"] for l in lines),
+               rounds=len(lines), peak_memory_gb=max(l["peak_memory_gb"] for l in lines),
+               mismatch=any(l.get("mismatch") for l in lines),
+               max_rel_difference=max(l.get("max_rel_difference", 0.0) for l in lines))
+    row["lines"] = lines
+    return row
+
+
 def seconds(row):
     if row is None:
         return "–"
@@ -23,9 +37,11 @@ def seconds(row):
 
 
 def ratio(peer, ours):
+    """Median over rounds of the peer's time / ours in the same round (rounds interleave the tools)."""
     if peer is None or peer.get("mismatch") or ours is None:
         return "–"
-    return f"{peer['median'] / ours['median']:.1f}×"
+    pairs = sorted(p["median"] / o["median"] for p, o in zip(peer["lines"], ours["lines"]))
+    return f"{pairs[len(pairs) // 2]:.1f}×"
 
 
 def describe(case, task, ours):
@@ -48,7 +64,8 @@ def main():
     gemm = next((r["gflops"] for r in rows if r["task"] == "gemm"), None)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     print(f"Machine: {cpu}, {threads} threads; measured Eigen float64 GEMM rate {gemm:.1f} GFLOP/s (one 1024² product per thread).")
-    print("Times in seconds: median (min–max) of the repeats; ratio = peer time / kernelscope time (above 1: kernelscope is faster).")
+    print("Times in seconds: median (min–max) over interleaved rounds; ratio: median over rounds of peer time / kernelscope time")
+    print("in the same round (above 1: kernelscope is faster).")
     if steal is not None:
         print(f"CPU time stolen by the hypervisor during the run: {steal}% (times vary with it; compare within a row).")
     print("Every peer result was checked against kernelscope's first (max |difference| / max |value| ≤ 1e-10).\n")
@@ -61,7 +78,7 @@ def main():
             order.append(key)
     for case, task in order:
         def find(peer):
-            return next((r for r in rows if r["case"] == case and r["task"] == task and r["peer"] == peer), None)
+            return merged([r for r in rows if r["case"] == case and r["task"] == task and r["peer"] == peer])
 
         ours = find("kernelscope")
         if ours is None:
