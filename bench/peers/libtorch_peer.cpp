@@ -6,16 +6,15 @@
 // Before a time is reported the result is checked against kernelscope's (θ_T of the run, the Jacobian's first rows, the
 // Gram): max |ours − theirs| / max |ours| must be at most 1e-10, else the line says "mismatch" and carries no time.
 #include <omp.h>
-#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench/common.h"
 #include "datasets/npy.h"
 
 namespace fs = std::filesystem;
@@ -90,21 +89,6 @@ double relative_difference(const torch::Tensor& ours, const torch::Tensor& their
   return (theirs - ours).abs().max().item<double>() / ours.abs().max().item<double>();
 }
 
-struct Timing {
-  double median, min, max;
-};
-
-Timing time_runs(int repeats, const std::function<void()>& work) {
-  std::vector<double> seconds;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    work();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(seconds.begin(), seconds.end());
-  return {seconds[seconds.size() / 2], seconds.front(), seconds.back()};
-}
-
 // Per-sample gradient rows of the scalar output, one autograd::grad call per sample: (N, P).
 torch::Tensor jacobian_rows(torch::nn::Sequential& net, const torch::Tensor& inputs) {
   const std::vector<torch::Tensor> parameters = net->parameters();
@@ -142,7 +126,7 @@ int main(int argc, char** argv) {
     torch::nn::Sequential net = build_net(info["spec"].get<std::string>(), sample);
     load_parameters(net, directory / "run" / "theta0");
     nlohmann::json result{{"case", argv[2]}, {"task", task}, {"peer", "libtorch"}, {"threads", torch::get_num_threads()}};
-    Timing timing{};
+    ks::bench::Timing timing{};
     double difference = 0.0;
 
     if (task == "epoch") {
@@ -154,7 +138,7 @@ int main(int argc, char** argv) {
       const torch::Tensor positions = read_int64(directory / "run" / "trajectory" / "batch_positions.npy");
       const torch::Tensor rates = read_array(directory / "run" / "trajectory" / "learning_rates.npy");
       const std::vector<torch::Tensor> parameters = net->parameters();
-      timing = time_runs(repeats, [&] {
+      timing = ks::bench::time_runs(repeats, [&] {
         load_parameters(net, directory / "run" / "theta0");
         for (int64_t s = 0; s + 1 < offsets.size(0); ++s) {
           const int64_t first = offsets[s].item<int64_t>(), last = offsets[s + 1].item<int64_t>();
@@ -174,14 +158,14 @@ int main(int argc, char** argv) {
     } else if (task == "jacobian") {
       const torch::Tensor inputs = pool.narrow(0, 0, 256);
       torch::Tensor jacobian;
-      timing = time_runs(repeats, [&] { jacobian = jacobian_rows(net, inputs); });
+      timing = ks::bench::time_runs(repeats, [&] { jacobian = jacobian_rows(net, inputs); });
       difference = relative_difference(read_array(directory / "jacobian_check.npy"), jacobian.narrow(0, 0, 8));
       result["n"] = 256;
     } else {
       const int64_t count = std::stoll(task.substr(5));
       const torch::Tensor inputs = pool.narrow(0, 0, count);
       torch::Tensor gram;
-      timing = time_runs(repeats, [&] {
+      timing = ks::bench::time_runs(repeats, [&] {
         const torch::Tensor jacobian = jacobian_rows(net, inputs);
         gram = jacobian.mm(jacobian.t());
       });
@@ -194,9 +178,7 @@ int main(int argc, char** argv) {
     result["min"] = timing.min;
     result["max"] = timing.max;
     result["repeats"] = repeats;
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    result["peak_memory_gb"] = static_cast<double>(usage.ru_maxrss) / 1024.0 / 1024.0;
+    result["peak_memory_gb"] = ks::bench::peak_memory_gb();
     std::cout << result.dump() << std::endl;
     return 0;
   } catch (const std::exception& error) {
