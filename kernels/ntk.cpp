@@ -13,18 +13,12 @@ namespace ks {
 
 namespace {
 
-constexpr int64_t kTileSamples = 32;
 // Row tiles meet a column tile in groups of this many: one GEMM packs the column's per-sample gradients once for 256
 // rows instead of once per 32. Panels end on group boundaries, so GEMM shapes (and bits) do not depend on the budget.
 constexpr int64_t kGroupTiles = 8;
 
 Tile make_tile(const Sequential& model, const Tensor& inputs, int64_t first, KernelMethod requested) {
-  const int64_t samples = std::min(kTileSamples, inputs.dim(0) - first);
-  const int64_t row_size = inputs.numel() / inputs.dim(0);
-  Shape shape = inputs.shape();
-  shape[0] = samples;
-  Tensor slice(shape, std::vector<double>(inputs.data() + first * row_size, inputs.data() + (first + samples) * row_size));
-  return tile_from_trace(trace_network(model, slice), first, requested);
+  return tile_from_trace(trace_network(model, sample_rows(inputs, first, std::min(kTileSamples, inputs.dim(0) - first))), first, requested);
 }
 
 void place(Tensor& gram, const MatrixRowMajor& K, const Tile& a, const Tile& b, bool trace_outputs, bool mirror) {
@@ -66,9 +60,7 @@ Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* i
   if (inputs_a.rank() != other.rank() || inputs_a.numel() / std::max<int64_t>(inputs_a.dim(0), 1) != other.numel() / std::max<int64_t>(other.dim(0), 1))
     throw ShapeError("ntk_gram: input sets " + shape_string(inputs_a.shape()) + " and " + shape_string(other.shape()) + " differ in sample shape");
   const int64_t tiles_a = tile_count(inputs_a.dim(0)), tiles_b = tile_count(other.dim(0));
-  Shape probe_shape = inputs_a.shape();
-  probe_shape[0] = std::min<int64_t>(1, inputs_a.dim(0));
-  const int64_t C = trace_network(model, Tensor(probe_shape, 0.0), false).outputs;
+  const int64_t C = output_count(model, inputs_a);
   const int64_t scale = options.trace_outputs ? 1 : C;
   Tensor gram({inputs_a.dim(0) * scale, other.dim(0) * scale});
   const int64_t total_blocks = symmetric ? tiles_a * (tiles_a + 1) / 2 : tiles_a * tiles_b;
@@ -122,7 +114,6 @@ Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* i
           column_jacobian = groups[static_cast<size_t>(group)].middleRows((local % kGroupTiles) * kTileSamples * b.trace.outputs, b.rows);
       } else {
         column_jacobian = std::move(column.jacobian);
-        column.jacobian = MatrixRowMajor();
       }
       for (size_t group = 0; group < groups.size(); ++group) {
         const int64_t group_first = panel_start + static_cast<int64_t>(group) * kGroupTiles;
@@ -168,15 +159,12 @@ Tensor ntk_diagonal(const Sequential& model, const Tensor& inputs, const NtkOpti
 }
 
 Tensor conjugate_features(const Sequential& model, const Tensor& inputs) {
-  const int64_t tiles = tile_count(inputs.dim(0)), row_size = inputs.numel() / inputs.dim(0);
+  const int64_t tiles = tile_count(inputs.dim(0));
   std::vector<Tensor> parts(static_cast<size_t>(tiles));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t first = t * kTileSamples, count = std::min(kTileSamples, inputs.dim(0) - first);
-    Shape shape = inputs.shape();
-    shape[0] = count;
-    const Tensor slice(shape, std::vector<double>(inputs.data() + first * row_size, inputs.data() + (first + count) * row_size));
-    parts[static_cast<size_t>(t)] = trace_network(model, slice, false).features;
+    const int64_t first = t * kTileSamples;
+    parts[static_cast<size_t>(t)] = trace_network(model, sample_rows(inputs, first, std::min(kTileSamples, inputs.dim(0) - first)), false).features;
   }
   const int64_t F = parts.front().dim(1);
   Tensor features({inputs.dim(0), F});

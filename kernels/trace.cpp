@@ -35,6 +35,20 @@ Shape with_batch(Shape shape, int64_t batch) {
 
 int64_t flat_parameter_count(const Sequential& model) { return model.parameter_count(); }
 
+Tensor sample_rows(const Tensor& inputs, int64_t first, int64_t count) {
+  const int64_t row_size = inputs.dim(0) ? inputs.numel() / inputs.dim(0) : 0;
+  Shape shape = inputs.shape();
+  shape[0] = count;
+  return Tensor(shape, AlignedBuffer(inputs.data() + first * row_size, inputs.data() + (first + count) * row_size));
+}
+
+int64_t output_count(const Sequential& model, const Tensor& inputs) {
+  if (inputs.dim(0) == 0) return 0;
+  Shape probe = inputs.shape();
+  probe[0] = 1;
+  return trace_network(model, Tensor(probe, 0.0), false).outputs;
+}
+
 namespace {
 
 // The weight (times its multiplier) and bias of parameterised layer `index` at the segment's base or direction.
@@ -436,20 +450,14 @@ void layer_jacobian(const LayerSignals& s, int64_t outputs, double* jacobian, in
 
 Tensor per_sample_jacobian(const Sequential& model, const Tensor& inputs) {
   // Tiles of a fixed number of samples, traced and expanded in parallel: each row's bits depend only on its tile.
-  constexpr int64_t kTileSamples = 32;
-  const int64_t N = inputs.dim(0), P = flat_parameter_count(model), row_size = N ? inputs.numel() / N : 0;
-  Shape probe = inputs.shape();
-  probe[0] = std::min<int64_t>(N, 1);
-  const int64_t C = N ? trace_network(model, Tensor(probe, 0.0), false).outputs : 0;
+  const int64_t N = inputs.dim(0), P = flat_parameter_count(model), C = output_count(model, inputs);
   // Every entry is written by exactly one layer_jacobian call below.
   Tensor jacobian = Tensor::uninitialised({N * C, P});
   const int64_t tiles = (N + kTileSamples - 1) / kTileSamples;
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t first = t * kTileSamples, count = std::min(kTileSamples, N - first);
-    Shape shape = inputs.shape();
-    shape[0] = count;
-    const Trace trace = trace_network(model, Tensor(shape, std::vector<double>(inputs.data() + first * row_size, inputs.data() + (first + count) * row_size)));
+    const int64_t first = t * kTileSamples;
+    const Trace trace = trace_network(model, sample_rows(inputs, first, std::min(kTileSamples, N - first)));
     for (const LayerSignals& s : trace.layers) layer_jacobian(s, C, jacobian.data() + first * C * P, P);
   }
   return jacobian;

@@ -59,6 +59,13 @@ Tensor jacobian_vector_product(const Trace& trace, const std::vector<Tensor>& v,
 
 int64_t flat_parameter_count(const Sequential& model);
 
+// Samples per tile, fixed: per-sample results (Grams, Jacobians) then depend on neither N nor the thread count.
+constexpr int64_t kTileSamples = 32;
+// Samples [first, first + count) of a batch, as their own batch.
+Tensor sample_rows(const Tensor& inputs, int64_t first, int64_t count);
+// The network's output count C, from a forward of one sample shaped like the inputs' (0 for an empty batch).
+int64_t output_count(const Sequential& model, const Tensor& inputs);
+
 // Per-sample gradients of every output for rows [0, N·C): (N·C, P), columns in state_dict order, row n·C + c.
 Tensor per_sample_jacobian(const Sequential& model, const Tensor& inputs);
 // The same for one layer's slice into a (rows, P) matrix at the layer's offset (used by tiles).
