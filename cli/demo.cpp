@@ -108,17 +108,16 @@ int run_demo(const DemoOptions& o) {
   std::vector<std::pair<std::string, SvmModel>> svms;
   std::vector<double> accuracies;
   for (bool after : {false, true}) {
-    set_parameter_values(*run.model, after ? run.thetaT : run.theta0);
-    const Tensor train_gram = ntk_gram(*run.model, run.task.train.inputs, nullptr);
-    const Tensor test_gram = ntk_gram(*run.model, run.task.test.inputs, &run.task.train.inputs);
+    const Parameters& theta = after ? run.thetaT : run.theta0;
+    const Tensor train_gram = ntk_gram(*run.model, theta, run.task.train.inputs, nullptr);
+    const Tensor test_gram = ntk_gram(*run.model, theta, run.task.test.inputs, &run.task.train.inputs);
     svms.emplace_back(after ? "NTK after training" : "NTK at initialisation", fit_svm(train_gram, run.task.train.labels));
     const SvmModel& svm = svms.back().second;
     accuracies.push_back(svm_accuracy(svm, test_gram, run.task.test.labels));
     std::printf("    %-26s test accuracy %.1f%%, %lld support vectors%s\n", (svms.back().first + ":").c_str(), 100 * accuracies.back(),
                 static_cast<long long>(svm.support_vectors), svm.separated() ? "" : " (training set NOT separated)");
   }
-  set_parameter_values(*run.model, run.thetaT);
-  std::printf("    the network itself:        test accuracy %.1f%%\n", 100 * evaluate(*run.model, run.task.test, run.config.training.loss).accuracy);
+  std::printf("    the network itself:        test accuracy %.1f%%\n", 100 * evaluate(*run.model, run.thetaT, run.task.test, run.config.training.loss).accuracy);
 
   const std::string body =
       "<p>kernelscope trained two small ReLU networks with SGD and then rewrote each, exactly, as a kernel machine over its training points "

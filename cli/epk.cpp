@@ -53,14 +53,12 @@ int run_epk(const EpkCommandOptions& o) {
   // Everything is written to a temporary directory first and renamed when complete.
   RunWriter writer(o.out, o.overwrite);
 
-  set_parameter_values(*run.model, run.theta0);
   std::fprintf(stderr, "epk: %s, %lld training steps, %lld test inputs, %lld parameters\n", run.config.model.spec.c_str(),
                static_cast<long long>(run.steps.size()), static_cast<long long>(M), static_cast<long long>(run.model->parameter_count()));
-  TrainingRecord record{&run.task.train, &run.steps, run.config.training.weight_decay, run.config.training.loss,
-                        augmentation_of(run.config.training)};
-  const EpkResult result = exact_path_kernel(*run.model, test.inputs, record, options);
+  const TrainingRecord record = TrainingRecord::from(run);
+  const EpkResult result = exact_path_kernel(*run.model, run.theta0, test.inputs, record, options);
   progress.done();
-  const bool replay_matches = same_bits(parameter_values(*run.model), run.thetaT);
+  const bool replay_matches = same_bits(result.final_parameters, run.thetaT);
   if (!replay_matches)
     std::fprintf(stderr, "epk: warning: the replayed θ_T differs from the run's theta_T (built with different floating-point settings?); "
                          "errors are measured against the replayed network\n");

@@ -47,7 +47,6 @@ int run_kernel(const KernelCommandOptions& o) {
   } else {
     throw std::runtime_error("--kind " + o.kind + ": use ntk-init, after, conjugate-init, conjugate-after or step:S");
   }
-  set_parameter_values(*run.model, parameters);
   const Tensor rows = first_samples(o.rows == "train" ? run.task.train : run.task.test, o.limit);
   const Tensor cols = first_samples(o.cols == "train" ? run.task.train : run.task.test, o.limit);
   const bool same = o.rows == o.cols;
@@ -62,7 +61,7 @@ int run_kernel(const KernelCommandOptions& o) {
   };
   Tensor K;
   if (conjugate) {
-    const Tensor fr = conjugate_features(*run.model, rows), fc = same ? fr : conjugate_features(*run.model, cols);
+    const Tensor fr = conjugate_features(*run.model, parameters, rows), fc = same ? fr : conjugate_features(*run.model, parameters, cols);
     K = feature_gram(fr, fc);
     if (o.cosine) {
       Tensor dr({fr.dim(0)}), dc({fc.dim(0)});
@@ -71,9 +70,9 @@ int run_kernel(const KernelCommandOptions& o) {
       K = cosine_normalise(K, dr, dc);
     }
   } else {
-    K = ntk_gram(*run.model, rows, same ? nullptr : &cols, options);
+    K = ntk_gram(*run.model, parameters, rows, same ? nullptr : &cols, options);
     if (o.cosine) {
-      const Tensor dr = ntk_diagonal(*run.model, rows, options), dc = same ? dr : ntk_diagonal(*run.model, cols, options);
+      const Tensor dr = ntk_diagonal(*run.model, parameters, rows, options), dc = same ? dr : ntk_diagonal(*run.model, parameters, cols, options);
       K = cosine_normalise(K, dr, dc);
     }
   }

@@ -225,10 +225,9 @@ RunReport report_run_sections(const Run& run, const ReportOptions& o, const std:
   std::vector<int64_t> first;
   for (int64_t m = 0; m < M; ++m) first.push_back(m);
   const Tensor test = gather_inputs(run.task.test, first);
-  set_parameter_values(*run.model, run.theta0);
-  TrainingRecord record{&run.task.train, &run.steps, t.weight_decay, t.loss, augmentation_of(t)};
+  const TrainingRecord record = TrainingRecord::from(run);
   std::fprintf(stderr, "report: exact path kernel on %lld test inputs over %zu steps\n", static_cast<long long>(M), run.steps.size());
-  const EpkResult epk = exact_path_kernel(*run.model, test, record);
+  const EpkResult epk = exact_path_kernel(*run.model, run.theta0, test, record);
   const int64_t C = epk.outputs, N = run.task.train.size();
   html << "<h" << o.heading << ">The network is a kernel machine</h" << o.heading << "><p>Replaying the " << run.steps.size() << " SGD steps, the exact path kernel (Bell et al. 2023) writes the "
        << "trained network's output on each test input as its initial output plus a sum, over steps and training points, of a loss derivative times "
@@ -277,8 +276,7 @@ RunReport report_run_sections(const Run& run, const ReportOptions& o, const std:
   const Tensor train_columns = gather_inputs(run.task.train, columns), test_rows = gather_inputs(run.task.test, rows);
   const int64_t width = static_cast<int64_t>(columns.size()) * C;
   for (bool after : {false, true}) {
-    set_parameter_values(*run.model, after ? run.thetaT : run.theta0);
-    const Tensor K = ntk_gram(*run.model, test_rows, &train_columns);
+    const Tensor K = ntk_gram(*run.model, after ? run.thetaT : run.theta0, test_rows, &train_columns);
     html << kernel_figure([&](size_t r, size_t c) { return K[static_cast<int64_t>(r) * C * width + static_cast<int64_t>(c) * C]; },
                           after ? "after kernel (NTK at θ_T)" : "NTK at initialisation");
   }
@@ -324,12 +322,11 @@ RunReport report_run_sections(const Run& run, const ReportOptions& o, const std:
         points[(j * grid + i) * 2] = x0 + (i + 0.5) / grid * (x1 - x0);
         points[(j * grid + i) * 2 + 1] = y1 - (j + 0.5) / grid * (y1 - y0);
       }
-    set_parameter_values(*run.model, run.theta0);
     EpkOptions grid_options;
     grid_options.kernels = {PathKernel::exact};
     grid_options.keep_kernel = false;
     std::fprintf(stderr, "report: exact path kernel on a %lld x %lld grid for the decision regions\n", static_cast<long long>(grid), static_cast<long long>(grid));
-    const EpkResult regions = exact_path_kernel(*run.model, points, record, grid_options);
+    const EpkResult regions = exact_path_kernel(*run.model, run.theta0, points, record, grid_options);
     auto lookup = [&](const Tensor& values) {
       return [&, values](double x, double y) {
         const int64_t i = std::clamp<int64_t>(static_cast<int64_t>((x - x0) / (x1 - x0) * grid), 0, grid - 1);

@@ -44,13 +44,13 @@ struct Invariance {
   double shift = 0, rotation = 0, zoom = 0, globality = 0;
 };
 
-Invariance measure_invariance(const Sequential& model, const Tensor& images) {
+Invariance measure_invariance(const Sequential& model, const Parameters& theta, const Tensor& images) {
   const int64_t size = images.dim(2);
   Invariance v;
-  v.shift = 0.5 * (invariance_score(model, images, translate_images(images, 1, 0)) + invariance_score(model, images, translate_images(images, 0, 1)));
-  v.rotation = 0.5 * (invariance_score(model, images, rotate_images(images, 0.25)) + invariance_score(model, images, rotate_images(images, -0.25)));
-  v.zoom = invariance_score(model, images, zoom_images(images, size - 2));
-  v.globality = invariance_score(model, images, swap_quadrants(images));
+  v.shift = 0.5 * (invariance_score(model, theta, images, translate_images(images, 1, 0)) + invariance_score(model, theta, images, translate_images(images, 0, 1)));
+  v.rotation = 0.5 * (invariance_score(model, theta, images, rotate_images(images, 0.25)) + invariance_score(model, theta, images, rotate_images(images, -0.25)));
+  v.zoom = invariance_score(model, theta, images, zoom_images(images, size - 2));
+  v.globality = invariance_score(model, theta, images, swap_quadrants(images));
   return v;
 }
 
@@ -97,8 +97,8 @@ int run_study(StudyOptions o) {
   std::vector<KernelResult> kernels;
   double network_accuracy[2] = {0, 0};
   for (bool after : {false, true}) {
-    set_parameter_values(*run.model, after ? run.thetaT : run.theta0);
-    network_accuracy[after] = evaluate(*run.model, run.task.test, run.config.training.loss).accuracy;
+    const Parameters& theta = after ? run.thetaT : run.theta0;
+    network_accuracy[after] = evaluate(*run.model, theta, run.task.test, run.config.training.loss).accuracy;
     // One progress bar per Gram.
     auto gram = [&](const Tensor& rows, const Tensor* columns, const std::string& label) {
       std::unique_ptr<Progress> progress;
@@ -107,13 +107,13 @@ int run_study(StudyOptions o) {
         if (!progress) progress = std::make_unique<Progress>(label, total);
         progress->update(done);
       };
-      Tensor K = ntk_gram(*run.model, rows, columns, ntk);
+      Tensor K = ntk_gram(*run.model, theta, rows, columns, ntk);
       if (progress) progress->done();
       return K;
     };
     const std::string name = after ? "after kernel" : "initial NTK";
     KernelResult tangent{"ntk", after, gram(train_inputs, nullptr, name + " train x train"), gram(test_inputs, &train_inputs, name + " test x train"), {}, 0};
-    KernelResult conjugate{"conjugate", after, conjugate_kernel(*run.model, train_inputs, nullptr), conjugate_kernel(*run.model, test_inputs, &train_inputs), {}, 0};
+    KernelResult conjugate{"conjugate", after, conjugate_kernel(*run.model, theta, train_inputs, nullptr), conjugate_kernel(*run.model, theta, test_inputs, &train_inputs), {}, 0};
     kernels.push_back(std::move(tangent));
     kernels.push_back(std::move(conjugate));
   }
@@ -157,8 +157,7 @@ int run_study(StudyOptions o) {
     for (int64_t n = 0; n < invariance_count; ++n) first.push_back(n);
     const Tensor sample = gather_inputs(run.task.test, first);
     for (bool after : {false, true}) {
-      set_parameter_values(*run.model, after ? run.thetaT : run.theta0);
-      invariance[after] = measure_invariance(*run.model, sample);
+      invariance[after] = measure_invariance(*run.model, after ? run.thetaT : run.theta0, sample);
     }
   } else {
     stages.begin("invariance skipped: the inputs are not images");

@@ -60,7 +60,7 @@ int run_train(const TrainCommandOptions& o) {
     std::cerr << "kernelscope train: " << task.train.size() << " training and " << task.test.size() << " test samples, "
               << task.class_count << " classes, " << model->parameter_count() << " parameters\n"
               << model->describe() << "\n";
-  const std::vector<Tensor> theta0 = parameter_values(*model);
+  const Parameters theta0 = initial_parameters(*model, config.model);
   writer.write_parameters("theta0", *model, theta0);
 
   std::unique_ptr<Progress> progress;
@@ -81,10 +81,10 @@ int run_train(const TrainCommandOptions& o) {
   callbacks.on_checkpoint = [&](int64_t step, const std::vector<Tensor>& values) {
     writer.write_parameters(checkpoint_name(step), *model, values);
   };
-  const TrainResult result = train(*model, task.train, task.test, config.training, callbacks);
+  const TrainResult result = train(*model, theta0, task.train, task.test, config.training, callbacks);
 
   const auto& dir = writer.directory();
-  writer.write_parameters("thetaT", *model, parameter_values(*model));
+  writer.write_parameters("thetaT", *model, result.final_parameters);
   write_trajectory(dir, result.steps);
   write_npy(dir / "train_indices.npy", task.train.source_indices);
   write_npy(dir / "test_indices.npy", task.test.source_indices);
@@ -93,7 +93,9 @@ int run_train(const TrainCommandOptions& o) {
   config_json["data"]["test_files"] = split.test_files;
   config_json["data"]["class_names"] = task.train.class_names;
   config_json["model"]["parameters"] = nlohmann::json::array();
-  for (const auto& [name, var] : model->parameters()) config_json["model"]["parameters"].push_back({{"name", name}, {"shape", var->value.shape()}});
+  const std::vector<std::string> names = model->parameter_names();
+  const std::vector<Shape> shapes = model->parameter_shapes();
+  for (size_t k = 0; k < names.size(); ++k) config_json["model"]["parameters"].push_back({{"name", names[k]}, {"shape", shapes[k]}});
   std::ofstream(dir / "config.json") << config_json.dump(2) << "\n";
   nlohmann::json metrics = nlohmann::json::array();
   for (const EpochMetrics& m : result.metrics)

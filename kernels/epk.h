@@ -1,7 +1,7 @@
 // The exact path kernel (Bell et al. 2023): a trained network's outputs rewritten, to float64 rounding, as
 // f(x;θ_T) = f(x;θ_0) + Σ_s Σ_{i∈B_s} a_{i,s} K_s(x, x_i) (+ a weight-decay column), by replaying the training step by step;
 // beside it the same expansion with the NTK at θ_0, the after kernel at θ_T and Domingos' discrete path kernel.
-// It does not read run directories (the CLI does) and it leaves the model at θ_T.
+// θ_0 is an argument and nothing given is changed: the replayed θ_T comes back in the result. Parts: kernels/epk/.
 #pragma once
 
 #include <functional>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/ntk.h"
+#include "nn/run.h"
 #include "nn/train.h"
 
 namespace ks {
@@ -24,6 +25,8 @@ struct TrainingRecord {
   double weight_decay = 0.0;
   LossKind loss = LossKind::logistic;
   Augmentation augmentation;  // the training's, so each step's batch is the images it really trained on
+  // A run's own record: its training set, steps, weight decay, loss and augmentation (the run must outlive it).
+  static TrainingRecord from(const Run& run);
 };
 
 enum class PathQuadrature {
@@ -69,13 +72,14 @@ struct EpkResult {
   Tensor coefficients;                // (N, C): Σ_s a_{i,s}, each training point's total loss-derivative weight
   QuadratureReport quadrature;
   int64_t steps = 0;
+  Parameters final_parameters;        // θ_T as the replay reached it
   double seconds = 0.0, training_seconds = 0.0;  // the whole computation, and the SGD steps of the replay inside it
 };
 
-// Replays the record from the model's current parameters (θ_0) and evaluates every requested kernel machine on the
-// test inputs. Throws when the network cannot be traced or an input's shape does not match.
-EpkResult exact_path_kernel(const Sequential& model, const Tensor& test_inputs, const TrainingRecord& record,
-                            const EpkOptions& options = {});
+// Replays the record from θ_0 and evaluates every requested kernel machine on the test inputs.
+// Throws when the network cannot be traced or an input's shape does not match.
+EpkResult exact_path_kernel(const Sequential& model, const Parameters& theta0, const Tensor& test_inputs,
+                            const TrainingRecord& record, const EpkOptions& options = {});
 
 // The piece finder on its own: per input, the sorted bounds 0 = t_0 < … < t_k = 1 between which every ReLU sign and
 // max-pool winner of the network along the segment stays fixed (piecewise-polynomial nets only; throws otherwise).

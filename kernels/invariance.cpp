@@ -11,7 +11,7 @@ namespace ks {
 
 namespace {
 
-constexpr int64_t kImagesPerTile = 32;
+constexpr int64_t kImagesPerTile = kTileSamples;
 
 // Σ_c K_cc(n, n) from a block with C outputs per sample.
 double traced_diagonal(const MatrixRowMajor& K, int64_t n, int64_t C) {
@@ -20,24 +20,17 @@ double traced_diagonal(const MatrixRowMajor& K, int64_t n, int64_t C) {
   return total;
 }
 
-Tensor rows_between(const Tensor& images, int64_t begin, int64_t end) {
-  Shape shape = images.shape();
-  shape[0] = end - begin;
-  const int64_t size = images.numel() / images.dim(0);
-  return Tensor(shape, std::vector<double>(images.data() + begin * size, images.data() + end * size));
-}
-
 }  // namespace
 
-Tensor paired_ntk_cosines(const Sequential& model, const Tensor& a, const Tensor& b) {
+Tensor paired_ntk_cosines(const Sequential& model, const Parameters& theta, const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.rank() < 2) throw ShapeError("paired_ntk_cosines: images " + shape_string(a.shape()) + " and transformed " + shape_string(b.shape()) + " must have the same shape");
   const int64_t N = a.dim(0), tiles = (N + kImagesPerTile - 1) / kImagesPerTile;
   Tensor cosines({N});
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t begin = t * kImagesPerTile, end = std::min(N, begin + kImagesPerTile);
-    const Tile first = tile_from_trace(trace_network(model, rows_between(a, begin, end)), begin, KernelMethod::automatic);
-    const Tile second = tile_from_trace(trace_network(model, rows_between(b, begin, end)), begin, KernelMethod::automatic);
+    const Tile first = tile_from_trace(trace_network(model, theta, sample_rows(a, begin, end - begin)), begin, KernelMethod::automatic);
+    const Tile second = tile_from_trace(trace_network(model, theta, sample_rows(b, begin, end - begin)), begin, KernelMethod::automatic);
     const int64_t C = first.trace.outputs;
     const MatrixRowMajor cross = block(first, second), own_first = block(first, first), own_second = block(second, second);
     for (int64_t n = 0; n < end - begin; ++n) {
@@ -48,8 +41,8 @@ Tensor paired_ntk_cosines(const Sequential& model, const Tensor& a, const Tensor
   return cosines;
 }
 
-double invariance_score(const Sequential& model, const Tensor& images, const Tensor& transformed) {
-  const Tensor cosines = paired_ntk_cosines(model, images, transformed);
+double invariance_score(const Sequential& model, const Parameters& theta, const Tensor& images, const Tensor& transformed) {
+  const Tensor cosines = paired_ntk_cosines(model, theta, images, transformed);
   double total = 0.0;
   for (int64_t n = 0; n < cosines.numel(); ++n) total += cosines[n];
   return total / static_cast<double>(cosines.numel());

@@ -17,8 +17,8 @@ namespace {
 // rows instead of once per 32. Panels end on group boundaries, so GEMM shapes (and bits) do not depend on the budget.
 constexpr int64_t kGroupTiles = 8;
 
-Tile make_tile(const Sequential& model, const Tensor& inputs, int64_t first, KernelMethod requested) {
-  return tile_from_trace(trace_network(model, sample_rows(inputs, first, std::min(kTileSamples, inputs.dim(0) - first))), first, requested);
+Tile make_tile(const Sequential& model, const Parameters& theta, const Tensor& inputs, int64_t first, KernelMethod requested) {
+  return tile_from_trace(trace_network(model, theta, sample_rows(inputs, first, std::min(kTileSamples, inputs.dim(0) - first))), first, requested);
 }
 
 void place(Tensor& gram, const MatrixRowMajor& K, const Tile& a, const Tile& b, bool trace_outputs, bool mirror) {
@@ -48,87 +48,120 @@ int64_t tile_count(int64_t samples) { return (samples + kTileSamples - 1) / kTil
 std::vector<KernelMethod> chosen_methods(const Sequential& model, const Shape& sample_shape, KernelMethod requested) {
   Shape shape = sample_shape;
   shape.insert(shape.begin(), 1);
-  const Trace trace = trace_network(model, Tensor(shape, 0.5));
   std::vector<KernelMethod> methods;
-  for (const LayerSignals& s : trace.layers) methods.push_back(choose_method(s, requested));
+  for (const auto& layer : model.layers()) {
+    if (layer->parameterised()) methods.push_back(choose_method(*layer, shape, requested));
+    shape = layer->output_shape(shape);
+  }
   return methods;
 }
 
-Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b, const NtkOptions& options) {
+namespace {
+
+// One Gram computation: the two sample sets, θ and where the blocks go.
+struct GramJob {
+  const Sequential& model;
+  const Parameters& theta;
+  const Tensor& rows;
+  const Tensor& columns;
+  bool symmetric;
+  const NtkOptions& options;
+  Tensor& gram;
+};
+
+// Row tiles from panel_start on, while they fit the memory budget (whole groups at least), built in parallel batches
+// of a fixed count, so which thread builds which does not matter.
+std::vector<Tile> build_panel(const GramJob& job, int64_t panel_start, int64_t tiles) {
+  std::vector<Tile> panel;
+  double bytes = 0.0;
+  while (panel_start + static_cast<int64_t>(panel.size()) < tiles &&
+         (panel.empty() || panel.size() % kGroupTiles != 0 || bytes < job.options.memory_budget_bytes / 2)) {
+    const int64_t batch = std::min<int64_t>(8, tiles - panel_start - static_cast<int64_t>(panel.size()));
+    std::vector<Tile> built(static_cast<size_t>(batch));
+    const int64_t base = panel_start + static_cast<int64_t>(panel.size());
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t t = 0; t < batch; ++t)
+      built[static_cast<size_t>(t)] = make_tile(job.model, job.theta, job.rows, (base + t) * kTileSamples, job.options.method);
+    for (Tile& tile : built) {
+      bytes += tile_bytes(tile);
+      panel.push_back(std::move(tile));
+    }
+  }
+  return panel;
+}
+
+// The panel's Jacobian-path rows, stacked by group of tiles (the tiles give theirs up: memory stays one copy).
+std::vector<MatrixRowMajor> stack_groups(std::vector<Tile>& panel) {
+  std::vector<MatrixRowMajor> groups;
+  for (int64_t first_tile = 0; first_tile < static_cast<int64_t>(panel.size()); first_tile += kGroupTiles) {
+    const int64_t last_tile = std::min<int64_t>(first_tile + kGroupTiles, static_cast<int64_t>(panel.size()));
+    int64_t rows = 0;
+    for (int64_t t = first_tile; t < last_tile; ++t) rows += panel[static_cast<size_t>(t)].jacobian.rows();
+    MatrixRowMajor group(rows, rows ? panel[static_cast<size_t>(first_tile)].jacobian.cols() : 0);
+    for (int64_t t = first_tile, row = 0; t < last_tile; ++t) {
+      MatrixRowMajor& own = panel[static_cast<size_t>(t)].jacobian;
+      if (own.size()) group.middleRows(row, own.rows()) = own;
+      row += own.rows();
+      own = MatrixRowMajor();
+    }
+    groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
+// Column tile j against every row tile of the panel: one GEMM per group for the Jacobian-path layers, then each
+// tile pair's structured layers; blocks are placed (and mirrored) in the Gram.
+void contract_column(const GramJob& job, const std::vector<Tile>& panel, const std::vector<MatrixRowMajor>& groups, int64_t panel_start, int64_t j) {
+  const int64_t panel_end = panel_start + static_cast<int64_t>(panel.size());
+  const bool resident = job.symmetric && j < panel_end;
+  Tile column = resident ? Tile() : make_tile(job.model, job.theta, job.columns, j * kTileSamples, job.options.method);
+  const Tile& b = resident ? panel[static_cast<size_t>(j - panel_start)] : column;
+  MatrixRowMajor column_jacobian;  // b's Jacobian-path rows
+  if (resident) {
+    const int64_t local = j - panel_start, group = local / kGroupTiles;
+    if (groups[static_cast<size_t>(group)].size())
+      column_jacobian = groups[static_cast<size_t>(group)].middleRows((local % kGroupTiles) * kTileSamples * b.trace.outputs, b.rows);
+  } else {
+    column_jacobian = std::move(column.jacobian);
+  }
+  for (size_t group = 0; group < groups.size(); ++group) {
+    const int64_t group_first = panel_start + static_cast<int64_t>(group) * kGroupTiles;
+    if (job.symmetric && group_first > j) break;
+    MatrixRowMajor group_block;  // (group rows, b.rows): one GEMM for the whole group
+    if (column_jacobian.size()) group_block.noalias() = groups[group] * column_jacobian.transpose();
+    for (int64_t i = group_first; i < std::min(group_first + kGroupTiles, panel_end); ++i) {
+      if (job.symmetric && i > j) continue;
+      const Tile& a = panel[static_cast<size_t>(i - panel_start)];
+      MatrixRowMajor K = block(a, b);  // the structured layers (the Jacobian rows have moved to the groups)
+      if (group_block.size()) K += group_block.middleRows((i - group_first) * kTileSamples * a.trace.outputs, a.rows);
+      if (job.symmetric && i == j) K = K.triangularView<Eigen::Upper>().toDenseMatrix().selfadjointView<Eigen::Upper>();
+      place(job.gram, K, a, b, job.options.trace_outputs, job.symmetric && i != j);
+    }
+  }
+}
+
+}  // namespace
+
+Tensor ntk_gram(const Sequential& model, const Parameters& theta, const Tensor& inputs_a, const Tensor* inputs_b, const NtkOptions& options) {
   const bool symmetric = inputs_b == nullptr;
   const Tensor& other = symmetric ? inputs_a : *inputs_b;
   if (inputs_a.rank() != other.rank() || inputs_a.numel() / std::max<int64_t>(inputs_a.dim(0), 1) != other.numel() / std::max<int64_t>(other.dim(0), 1))
     throw ShapeError("ntk_gram: input sets " + shape_string(inputs_a.shape()) + " and " + shape_string(other.shape()) + " differ in sample shape");
+  model.check_parameters(theta, "ntk_gram");
   const int64_t tiles_a = tile_count(inputs_a.dim(0)), tiles_b = tile_count(other.dim(0));
-  const int64_t C = output_count(model, inputs_a);
-  const int64_t scale = options.trace_outputs ? 1 : C;
+  const int64_t scale = options.trace_outputs ? 1 : output_count(model, inputs_a);
   Tensor gram({inputs_a.dim(0) * scale, other.dim(0) * scale});
+  const GramJob job{model, theta, inputs_a, other, symmetric, options, gram};
   const int64_t total_blocks = symmetric ? tiles_a * (tiles_a + 1) / 2 : tiles_a * tiles_b;
   int64_t done_blocks = 0;
-
   // Panels of row tiles that fit the memory budget; each panel streams every column tile once.
-  int64_t panel_start = 0;
-  while (panel_start < tiles_a) {
-    std::vector<Tile> panel;
-    double bytes = 0.0;
-    while (panel_start + static_cast<int64_t>(panel.size()) < tiles_a &&
-           (panel.empty() || panel.size() % kGroupTiles != 0 || bytes < options.memory_budget_bytes / 2)) {
-      // Build a few tiles at once in parallel: their count is fixed, so which thread builds which does not matter.
-      const int64_t batch = std::min<int64_t>(8, tiles_a - panel_start - static_cast<int64_t>(panel.size()));
-      std::vector<Tile> built(static_cast<size_t>(batch));
-      const int64_t base = panel_start + static_cast<int64_t>(panel.size());
-#pragma omp parallel for schedule(dynamic)
-      for (int64_t t = 0; t < batch; ++t)
-        built[static_cast<size_t>(t)] = make_tile(model, inputs_a, (base + t) * kTileSamples, options.method);
-      for (Tile& tile : built) {
-        bytes += tile_bytes(tile);
-        panel.push_back(std::move(tile));
-      }
-    }
+  for (int64_t panel_start = 0; panel_start < tiles_a;) {
+    std::vector<Tile> panel = build_panel(job, panel_start, tiles_a);
+    const std::vector<MatrixRowMajor> groups = stack_groups(panel);
     const int64_t panel_end = panel_start + static_cast<int64_t>(panel.size());
-    // The panel's Jacobian-path rows, stacked by group of tiles (the tiles give theirs up: memory stays one copy).
-    std::vector<MatrixRowMajor> groups;
-    for (int64_t first_tile = 0; first_tile < static_cast<int64_t>(panel.size()); first_tile += kGroupTiles) {
-      const int64_t last_tile = std::min<int64_t>(first_tile + kGroupTiles, static_cast<int64_t>(panel.size()));
-      int64_t rows = 0;
-      for (int64_t t = first_tile; t < last_tile; ++t) rows += panel[static_cast<size_t>(t)].jacobian.rows();
-      MatrixRowMajor group(rows, rows ? panel[static_cast<size_t>(first_tile)].jacobian.cols() : 0);
-      for (int64_t t = first_tile, row = 0; t < last_tile; ++t) {
-        MatrixRowMajor& own = panel[static_cast<size_t>(t)].jacobian;
-        if (own.size()) group.middleRows(row, own.rows()) = own;
-        row += own.rows();
-        own = MatrixRowMajor();
-      }
-      groups.push_back(std::move(group));
-    }
-    const int64_t first_column = symmetric ? panel_start : 0;
 #pragma omp parallel for schedule(dynamic)
-    for (int64_t j = first_column; j < tiles_b; ++j) {
-      const bool resident = symmetric && j < panel_end;
-      Tile column = resident ? Tile() : make_tile(model, other, j * kTileSamples, options.method);
-      const Tile& b = resident ? panel[static_cast<size_t>(j - panel_start)] : column;
-      MatrixRowMajor column_jacobian;  // b's Jacobian-path rows
-      if (resident) {
-        const int64_t local = j - panel_start, group = local / kGroupTiles;
-        if (groups[static_cast<size_t>(group)].size())
-          column_jacobian = groups[static_cast<size_t>(group)].middleRows((local % kGroupTiles) * kTileSamples * b.trace.outputs, b.rows);
-      } else {
-        column_jacobian = std::move(column.jacobian);
-      }
-      for (size_t group = 0; group < groups.size(); ++group) {
-        const int64_t group_first = panel_start + static_cast<int64_t>(group) * kGroupTiles;
-        if (symmetric && group_first > j) break;
-        MatrixRowMajor group_block;  // (group rows, b.rows): one GEMM for the whole group
-        if (column_jacobian.size()) group_block.noalias() = groups[group] * column_jacobian.transpose();
-        for (int64_t i = group_first; i < std::min(group_first + kGroupTiles, panel_end); ++i) {
-          if (symmetric && i > j) continue;
-          const Tile& a = panel[static_cast<size_t>(i - panel_start)];
-          MatrixRowMajor K = block(a, b);  // the structured layers (the Jacobian rows have moved to the groups)
-          if (group_block.size()) K += group_block.middleRows((i - group_first) * kTileSamples * a.trace.outputs, a.rows);
-          if (symmetric && i == j) K = K.triangularView<Eigen::Upper>().toDenseMatrix().selfadjointView<Eigen::Upper>();
-          place(gram, K, a, b, options.trace_outputs, symmetric && i != j);
-        }
-      }
+    for (int64_t j = symmetric ? panel_start : 0; j < tiles_b; ++j) {
+      contract_column(job, panel, groups, panel_start, j);
 #pragma omp critical(kernelscope_progress)
       {
         done_blocks += symmetric ? std::min(j, panel_end - 1) - panel_start + 1 : panel_end - panel_start;
@@ -140,12 +173,12 @@ Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* i
   return gram;
 }
 
-Tensor ntk_diagonal(const Sequential& model, const Tensor& inputs, const NtkOptions& options) {
+Tensor ntk_diagonal(const Sequential& model, const Parameters& theta, const Tensor& inputs, const NtkOptions& options) {
   const int64_t tiles = tile_count(inputs.dim(0));
   std::vector<Tensor> parts(static_cast<size_t>(tiles));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < tiles; ++t) {
-    const Tile tile = make_tile(model, inputs, t * kTileSamples, options.method);
+    const Tile tile = make_tile(model, theta, inputs, t * kTileSamples, options.method);
     const MatrixRowMajor K = block(tile, tile);
     const int64_t C = tile.trace.outputs;
     Tensor part({options.trace_outputs ? tile.samples : tile.rows});
@@ -158,13 +191,13 @@ Tensor ntk_diagonal(const Sequential& model, const Tensor& inputs, const NtkOpti
   return Tensor({count}, std::move(values));
 }
 
-Tensor conjugate_features(const Sequential& model, const Tensor& inputs) {
+Tensor conjugate_features(const Sequential& model, const Parameters& theta, const Tensor& inputs) {
   const int64_t tiles = tile_count(inputs.dim(0));
   std::vector<Tensor> parts(static_cast<size_t>(tiles));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t first = t * kTileSamples;
-    parts[static_cast<size_t>(t)] = trace_network(model, sample_rows(inputs, first, std::min(kTileSamples, inputs.dim(0) - first)), false).features;
+    parts[static_cast<size_t>(t)] = trace_network(model, theta, sample_rows(inputs, first, std::min(kTileSamples, inputs.dim(0) - first)), false).features;
   }
   const int64_t F = parts.front().dim(1);
   Tensor features({inputs.dim(0), F});
@@ -172,9 +205,9 @@ Tensor conjugate_features(const Sequential& model, const Tensor& inputs) {
   return features;
 }
 
-Tensor conjugate_kernel(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b) {
-  const Tensor a = conjugate_features(model, inputs_a);
-  return feature_gram(a, inputs_b ? conjugate_features(model, *inputs_b) : a);
+Tensor conjugate_kernel(const Sequential& model, const Parameters& theta, const Tensor& inputs_a, const Tensor* inputs_b) {
+  const Tensor a = conjugate_features(model, theta, inputs_a);
+  return feature_gram(a, inputs_b ? conjugate_features(model, theta, *inputs_b) : a);
 }
 
 Tensor feature_gram(const Tensor& a, const Tensor& b) {

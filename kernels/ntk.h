@@ -1,6 +1,6 @@
-// Empirical tangent kernels K(x, x') = ⟨∇θ f(x), ∇θ f(x')⟩ at the model's current parameters, built from fixed-size tiles,
+// Empirical tangent kernels K(x, x') = ⟨∇θ f(x), ∇θ f(x')⟩ at a given θ (neural-tangents' kernel_fn(x1, x2, params)), built from fixed-size tiles,
 // by Jacobian contraction or by the structured (Novak et al. 2022) contraction, chosen per layer; plus the conjugate kernel.
-// It does not choose the parameters (θ_0, θ_T, θ_s): set them on the model first (kernels/run_kernels.h does that for runs).
+// θ is always an argument: these functions choose no parameters (θ_0, θ_T, θ_s) and change nothing they are given.
 #pragma once
 
 #include <functional>
@@ -20,13 +20,13 @@ struct NtkOptions {
 
 // Rows follow inputs_a (row n·C + c), columns inputs_b; when inputs_b is null the Gram of inputs_a with itself,
 // computed once per pair of tiles and mirrored, so it is exactly symmetric.
-Tensor ntk_gram(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b, const NtkOptions& options = {});
+Tensor ntk_gram(const Sequential& model, const Parameters& theta, const Tensor& inputs_a, const Tensor* inputs_b, const NtkOptions& options = {});
 // K(x, x) for every row without the full Gram: (N·C) or (N) with trace_outputs.
-Tensor ntk_diagonal(const Sequential& model, const Tensor& inputs, const NtkOptions& options = {});
+Tensor ntk_diagonal(const Sequential& model, const Parameters& theta, const Tensor& inputs, const NtkOptions& options = {});
 
-// φ(x): the input of the final Linear layer, (N, F); and K = φ_a φ_bᵀ.
-Tensor conjugate_features(const Sequential& model, const Tensor& inputs);
-Tensor conjugate_kernel(const Sequential& model, const Tensor& inputs_a, const Tensor* inputs_b);
+// φ(x): the input of the last parameterised (the final Linear) layer, (N, F); and K = φ_a φ_bᵀ.
+Tensor conjugate_features(const Sequential& model, const Parameters& theta, const Tensor& inputs);
+Tensor conjugate_kernel(const Sequential& model, const Parameters& theta, const Tensor& inputs_a, const Tensor* inputs_b);
 Tensor feature_gram(const Tensor& features_a, const Tensor& features_b);  // φ_a φ_bᵀ, entry by entry (size-independent bits)
 
 // K(x, x') / sqrt(K(x, x) K(x', x')).

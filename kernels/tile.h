@@ -13,8 +13,9 @@ struct Tile {
   std::vector<KernelMethod> methods;
 };
 
-// Structured contraction or Jacobian GEMM for one layer: the cheaper per pair of rows, unless one is requested.
-KernelMethod choose_method(const LayerSignals& signals, KernelMethod requested);
+// Structured contraction or Jacobian GEMM for one layer on inputs of this shape: the cheaper by the layer's own cost
+// model, unless one is requested.
+KernelMethod choose_method(const Layer& layer, const Shape& input, KernelMethod requested);
 // A tile from a trace with signals; first is the position of its first sample in the caller's set.
 Tile tile_from_trace(Trace trace, int64_t first, KernelMethod requested);
 double tile_bytes(const Tile& tile);

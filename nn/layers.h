@@ -1,5 +1,5 @@
-// Layers: small types with forward and parameters(), configured by options structs, and Sequential to chain them.
-// They do not train (train.h) nor parse specs (model.h); parameter names follow PyTorch's state_dict.
+// The layer kinds' options and factories (each kind's code is in nn/layers/<kind>.cpp) and Sequential, which chains them.
+// No parameters live here: Sequential is structure only, θ is a Parameters value passed to every function that needs it.
 #pragma once
 
 #include <memory>
@@ -7,19 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "autodiff/functions.h"
+#include "nn/layer.h"
 
 namespace ks {
-
-using NamedParameter = std::pair<std::string, Var>;
-
-class Layer {
- public:
-  virtual ~Layer() = default;
-  virtual Var forward(const Var& input) const = 0;
-  virtual std::vector<NamedParameter> parameters() const { return {}; }
-  virtual std::string describe() const = 0;  // as PyTorch prints it, e.g. "Linear(784, 512)"
-};
 
 struct DenseOptions {
   int64_t in_features = 0;
@@ -28,19 +18,7 @@ struct DenseOptions {
   // The NTK parameterisation multiplies the weight by 1/sqrt(fan_in) in the forward pass; 1 otherwise.
   double weight_multiplier = 1.0;
 };
-
-class Dense : public Layer {
- public:
-  explicit Dense(DenseOptions options);
-  Var forward(const Var& input) const override;
-  std::vector<NamedParameter> parameters() const override;
-  std::string describe() const override;
-  const DenseOptions& options() const { return options_; }
-  Var weight, bias;  // (out, in), (out)
-
- private:
-  DenseOptions options_;
-};
+std::unique_ptr<Layer> make_dense(DenseOptions options);
 
 struct Conv2dLayerOptions {
   int64_t in_channels = 0;
@@ -51,79 +29,52 @@ struct Conv2dLayerOptions {
   bool bias = true;
   double weight_multiplier = 1.0;
 };
-
-class Conv2d : public Layer {
- public:
-  explicit Conv2d(Conv2dLayerOptions options);
-  Var forward(const Var& input) const override;
-  std::vector<NamedParameter> parameters() const override;
-  std::string describe() const override;
-  const Conv2dLayerOptions& options() const { return options_; }
-  Var weight, bias;  // (out, in, k, k), (out)
-
- private:
-  Conv2dLayerOptions options_;
-};
+std::unique_ptr<Layer> make_conv2d(Conv2dLayerOptions options);
 
 enum class ActivationKind { relu, tanh, softplus };
 std::string activation_name(ActivationKind kind);
-
-class Activation : public Layer {
- public:
-  explicit Activation(ActivationKind kind) : kind_(kind) {}
-  Var forward(const Var& input) const override;
-  std::string describe() const override;
-  ActivationKind kind() const { return kind_; }
-
- private:
-  ActivationKind kind_;
-};
+std::unique_ptr<Layer> make_activation(ActivationKind kind);
 
 struct PoolOptions {
   int64_t kernel = 2;
   int64_t stride = 2;
 };
-
-class MaxPool2d : public Layer {
- public:
-  explicit MaxPool2d(PoolOptions options) : options_(options) {}
-  Var forward(const Var& input) const override { return maxpool2d(input, {options_.kernel, options_.stride}); }
-  std::string describe() const override;
-  const PoolOptions& options() const { return options_; }
-
- private:
-  PoolOptions options_;
+std::unique_ptr<Layer> make_max_pool(PoolOptions options);
+// Average pooling: a k×k window with a stride, or global (the whole image, as AdaptiveAvgPool2d(1)).
+struct AveragePoolOptions {
+  int64_t kernel = 2;
+  int64_t stride = 2;
+  bool global = false;
 };
-
-class AvgPool2d : public Layer {
- public:
-  explicit AvgPool2d(PoolOptions options) : options_(options) {}
-  Var forward(const Var& input) const override { return avgpool2d(input, {options_.kernel, options_.stride}); }
-  std::string describe() const override;
-
- private:
-  PoolOptions options_;
-};
-
-class Flatten : public Layer {
- public:
-  Var forward(const Var& input) const override { return flatten(input); }
-  std::string describe() const override { return "Flatten()"; }
-};
+std::unique_ptr<Layer> make_average_pool(AveragePoolOptions options);
+std::unique_ptr<Layer> make_flatten();
 
 class Sequential {
  public:
-  void add(std::unique_ptr<Layer> layer) { layers_.push_back(std::move(layer)); }
-  Var forward(const Var& input) const;
-  // Every parameter as "<layer index>.<name>", in state_dict order.
-  std::vector<NamedParameter> parameters() const;
-  std::vector<Var> parameter_vars() const;
-  int64_t parameter_count() const;
+  void add(std::unique_ptr<Layer> layer);
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
   std::string describe() const;
+  // Every parameter as "<layer index>.<name>", in state_dict order, with its shape.
+  std::vector<std::string> parameter_names() const;
+  std::vector<Shape> parameter_shapes() const;
+  int64_t parameter_tensors() const { return tensors_; }
+  int64_t parameter_count() const;  // values, all tensors
+  // Layer l's slice of θ; θ must have the network's shapes (check_parameters).
+  LayerWeights weights(const Parameters& theta, size_t layer) const;
+  int64_t first_parameter(size_t layer) const { return first_parameter_[layer]; }
+  // Throws ShapeError naming the parameter when θ does not fit the network.
+  void check_parameters(const Parameters& theta, const std::string& who) const;
+  // (N, ...) in → (N, ...) out, from the layers' shape rules.
+  Shape output_shape(const Shape& input) const;
+  // The forward on the tape with the given parameter Vars (training).
+  Var forward(const Var& input, const std::vector<Var>& parameters) const;
+  // The forward without a tape at θ: the same bits as forward.
+  Tensor apply(const Parameters& theta, const Tensor& input) const;
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<int64_t> first_parameter_;  // per layer, its first tensor's index in θ
+  int64_t tensors_ = 0;
 };
 
 }  // namespace ks

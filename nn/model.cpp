@@ -30,7 +30,7 @@ namespace {
 
 [[noreturn]] void bad_spec(const std::string& spec, const std::string& why) {
   throw std::invalid_argument("architecture '" + spec + "': " + why +
-                              " (examples: mlp:512-512, mlp:256/tanh, vgg:16, conv:32,32,M,64,64,M)");
+                              " (examples: mlp:512-512, mlp:256/tanh, vgg:16, conv:32,32,M,64,64,M, conv:16,A,32,AG)");
 }
 
 int64_t parse_width(const std::string& spec, const std::string& token) {
@@ -51,36 +51,6 @@ std::vector<std::string> split(const std::string& text, char separator) {
   std::string part;
   while (std::getline(stream, part, separator)) parts.push_back(part);
   return parts;
-}
-
-void initialise(const Sequential& model, InitKind init, uint64_t seed) {
-  Rng rng(seed);
-  for (const auto& layer : model.layers()) {
-    Var weight;
-    int64_t fan_in = 0, fan_out = 0;
-    if (auto* dense = dynamic_cast<Dense*>(layer.get())) {
-      weight = dense->weight;
-      fan_in = dense->options().in_features;
-      fan_out = dense->options().out_features;
-    } else if (auto* conv = dynamic_cast<Conv2d*>(layer.get())) {
-      weight = conv->weight;
-      const int64_t area = conv->options().kernel * conv->options().kernel;
-      fan_in = conv->options().in_channels * area;
-      fan_out = conv->options().out_channels * area;
-    } else {
-      continue;
-    }
-    Tensor& w = weight->value;
-    const double glorot_limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
-    const double he_std = std::sqrt(2.0 / static_cast<double>(fan_in));
-    for (int64_t i = 0; i < w.numel(); ++i) {
-      switch (init) {
-        case InitKind::glorot_uniform: w[i] = rng.uniform(-glorot_limit, glorot_limit); break;
-        case InitKind::he_normal: w[i] = he_std * rng.normal(); break;
-        case InitKind::ntk: w[i] = rng.normal(); break;
-      }
-    }
-  }  // biases stay zero
 }
 
 }  // namespace
@@ -107,11 +77,11 @@ std::unique_ptr<Sequential> build_model(const ModelOptions& options) {
   auto model = std::make_unique<Sequential>();
   int64_t features = shape_numel(options.sample_shape);
   if (family == "mlp") {
-    model->add(std::make_unique<Flatten>());
+    model->add(make_flatten());
     for (const std::string& token : body.empty() ? std::vector<std::string>{} : split(body, '-')) {
       const int64_t width = parse_width(spec, token);
-      model->add(std::make_unique<Dense>(DenseOptions{features, width, true, multiplier(features)}));
-      model->add(std::make_unique<Activation>(activation));
+      model->add(make_dense(DenseOptions{features, width, true, multiplier(features)}));
+      model->add(make_activation(activation));
       features = width;
     }
   } else if (family == "vgg" || family == "conv") {
@@ -124,43 +94,42 @@ std::unique_ptr<Sequential> build_model(const ModelOptions& options) {
     for (const std::string& token : split(body, ',')) {
       if (token == "M") {
         if (height < 2 || width < 2) bad_spec(spec, "a max-pool would shrink the image below 1x1");
-        model->add(std::make_unique<MaxPool2d>(PoolOptions{2, 2}));
+        model->add(make_max_pool(PoolOptions{2, 2}));
         height /= 2;
         width /= 2;
+      } else if (token == "AG") {  // global average pooling: one value per channel
+        if (height != width) bad_spec(spec, "global average pooling needs a square image, got " + std::to_string(height) + "x" + std::to_string(width));
+        model->add(make_average_pool(AveragePoolOptions{height, height, true}));
+        height = width = 1;
+      } else if (token[0] == 'A') {  // A: 2x2 average pooling; Ak: k x k, stride k
+        const int64_t k = token.size() == 1 ? 2 : parse_width(spec, token.substr(1));
+        if (height < k || width < k) bad_spec(spec, "a " + token + " average pool needs at least " + std::to_string(k) + "x" + std::to_string(k) + " pixels");
+        model->add(make_average_pool(AveragePoolOptions{k, k, false}));
+        height = (height - k) / k + 1;
+        width = (width - k) / k + 1;
       } else {
         const int64_t out = parse_width(spec, token);
-        model->add(std::make_unique<Conv2d>(Conv2dLayerOptions{channels, out, 3, 1, 1, true, multiplier(channels * 9)}));
-        model->add(std::make_unique<Activation>(activation));
+        model->add(make_conv2d(Conv2dLayerOptions{channels, out, 3, 1, 1, true, multiplier(channels * 9)}));
+        model->add(make_activation(activation));
         channels = out;
       }
     }
-    model->add(std::make_unique<Flatten>());
+    model->add(make_flatten());
     features = channels * height * width;
   } else {
     bad_spec(spec, "unknown family '" + family + "'");
   }
-  model->add(std::make_unique<Dense>(DenseOptions{features, options.outputs, true, multiplier(features)}));
-  initialise(*model, options.init, options.seed);
+  model->add(make_dense(DenseOptions{features, options.outputs, true, multiplier(features)}));
   return model;
 }
 
-std::vector<Tensor> parameter_values(const Sequential& model) {
-  std::vector<Tensor> values;
-  for (auto& named : model.parameters()) values.push_back(named.second->value);
-  return values;
-}
-
-void set_parameter_values(const Sequential& model, const std::vector<Tensor>& values) {
-  const auto named = model.parameters();
-  if (named.size() != values.size())
-    throw ShapeError("set_parameter_values: model has " + std::to_string(named.size()) + " parameters, got " +
-                     std::to_string(values.size()));
-  for (size_t i = 0; i < named.size(); ++i) {
-    if (named[i].second->value.shape() != values[i].shape())
-      throw ShapeError("set_parameter_values: " + named[i].first + " is " + shape_string(named[i].second->value.shape()) +
-                       ", got " + shape_string(values[i].shape()));
-    named[i].second->value = values[i];
-  }
+Parameters initial_parameters(const Sequential& model, const ModelOptions& options) {
+  Parameters theta;
+  for (const Shape& shape : model.parameter_shapes()) theta.emplace_back(shape);
+  Rng rng(options.seed);
+  for (size_t l = 0; l < model.layers().size(); ++l)
+    if (model.layers()[l]->parameterised()) model.layers()[l]->initialise(&theta[static_cast<size_t>(model.first_parameter(l))], options.init, rng);
+  return theta;
 }
 
 }  // namespace ks

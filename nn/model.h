@@ -9,7 +9,6 @@
 
 namespace ks {
 
-enum class InitKind { glorot_uniform, he_normal, ntk };
 InitKind parse_init(const std::string& name);
 std::string init_name(InitKind kind);
 
@@ -21,11 +20,9 @@ struct ModelOptions {
   uint64_t seed = 0;
 };
 
-// Throws std::invalid_argument naming the spec and what is wrong with it.
+// The network's structure. Throws std::invalid_argument naming the spec and what is wrong with it.
 std::unique_ptr<Sequential> build_model(const ModelOptions& options);
-
-// Parameter values in state_dict order, for checkpoints and replay.
-std::vector<Tensor> parameter_values(const Sequential& model);
-void set_parameter_values(const Sequential& model, const std::vector<Tensor>& values);
+// θ_0: options.init drawn from options.seed layer by layer in state_dict order (biases zero), the same on every machine.
+Parameters initial_parameters(const Sequential& model, const ModelOptions& options);
 
 }  // namespace ks

@@ -102,8 +102,8 @@ RunWriter::~RunWriter() {
 void RunWriter::write_parameters(const std::string& subdirectory, const Sequential& model, const std::vector<Tensor>& values) const {
   const fs::path dir = partial_ / subdirectory;
   fs::create_directories(dir);
-  const auto named = model.parameters();
-  for (size_t i = 0; i < named.size(); ++i) write_npy(dir / (named[i].first + ".npy"), values[i]);
+  const std::vector<std::string> names = model.parameter_names();
+  for (size_t i = 0; i < names.size(); ++i) write_npy(dir / (names[i] + ".npy"), values[i]);
 }
 
 void RunWriter::finish() {
@@ -145,13 +145,15 @@ std::vector<StepRecord> read_trajectory(const fs::path& run_directory) {
   return steps;
 }
 
-static std::vector<Tensor> read_parameters(const fs::path& dir, const std::vector<NamedParameter>& named) {
-  std::vector<Tensor> values;
-  for (const auto& [name, var] : named) {
-    Tensor value = read_npy(dir / (name + ".npy"));
-    if (value.shape() != var->value.shape())
-      throw std::runtime_error((dir / (name + ".npy")).string() + ": shape " + shape_string(value.shape()) + " but the architecture needs " +
-                               shape_string(var->value.shape()));
+static Parameters read_parameters(const fs::path& dir, const Sequential& model) {
+  Parameters values;
+  const std::vector<std::string> names = model.parameter_names();
+  const std::vector<Shape> shapes = model.parameter_shapes();
+  for (size_t k = 0; k < names.size(); ++k) {
+    Tensor value = read_npy(dir / (names[k] + ".npy"));
+    if (value.shape() != shapes[k])
+      throw std::runtime_error((dir / (names[k] + ".npy")).string() + ": shape " + shape_string(value.shape()) + " but the architecture needs " +
+                               shape_string(shapes[k]));
     values.push_back(std::move(value));
   }
   return values;
@@ -174,9 +176,9 @@ Run load_run(const fs::path& directory) {
     throw std::runtime_error(directory.string() + ": the data at " + run.config.source.source +
                              " no longer gives the samples recorded in train_indices.npy / test_indices.npy");
   run.model = build_model(run.config.model);
-  for (const auto& named : run.model->parameters()) run.parameter_names.push_back(named.first);
-  run.theta0 = read_parameters(directory / "theta0", run.model->parameters());
-  run.thetaT = read_parameters(directory / "thetaT", run.model->parameters());
+  run.parameter_names = run.model->parameter_names();
+  run.theta0 = read_parameters(directory / "theta0", *run.model);
+  run.thetaT = read_parameters(directory / "thetaT", *run.model);
   run.steps = read_trajectory(directory);
   if (fs::exists(directory / "checkpoints"))
     for (const auto& entry : fs::directory_iterator(directory / "checkpoints")) {
@@ -184,7 +186,6 @@ Run load_run(const fs::path& directory) {
       if (name.rfind("step_", 0) == 0) run.checkpoint_steps.push_back(std::stoll(name.substr(5)));
     }
   std::sort(run.checkpoint_steps.begin(), run.checkpoint_steps.end());
-  set_parameter_values(*run.model, run.theta0);
   return run;
 }
 
@@ -194,11 +195,11 @@ std::string checkpoint_name(int64_t step) {
   return name;
 }
 
-std::vector<Tensor> Run::read_checkpoint(int64_t step) const {
-  return read_parameters(directory / checkpoint_name(step), model->parameters());
+Parameters Run::read_checkpoint(int64_t step) const {
+  return read_parameters(directory / checkpoint_name(step), *model);
 }
 
-std::vector<Tensor> Run::parameters_at(int64_t step) const {
+Parameters Run::parameters_at(int64_t step) const {
   const auto total = static_cast<int64_t>(steps.size());
   if (step < 0 || step > total)
     throw std::out_of_range("step " + std::to_string(step) + " is outside this run's 0.." + std::to_string(total));
@@ -207,11 +208,8 @@ std::vector<Tensor> Run::parameters_at(int64_t step) const {
   int64_t start = 0;
   for (int64_t c : checkpoint_steps)
     if (c <= step) start = c;
-  set_parameter_values(*model, start == 0 ? theta0 : read_checkpoint(start));
-  replay(*model, task.train, steps, start, step, config.training.weight_decay, config.training.loss, augmentation_of(config.training));
-  std::vector<Tensor> values = parameter_values(*model);
-  set_parameter_values(*model, theta0);
-  return values;
+  return replay(*model, start == 0 ? theta0 : read_checkpoint(start), task.train, steps, start, step, config.training.weight_decay,
+                config.training.loss, augmentation_of(config.training));
 }
 
 }  // namespace ks

@@ -46,15 +46,15 @@ struct Run {
   std::filesystem::path directory;
   RunConfig config;
   Task task;
-  std::unique_ptr<Sequential> model;  // built from the config; parameters set to θ_0 on load
-  std::vector<Tensor> theta0, thetaT;
+  std::unique_ptr<Sequential> model;  // the structure, built from the config (θ is never stored in it)
+  Parameters theta0, thetaT;
   std::vector<StepRecord> steps;
   std::vector<int64_t> checkpoint_steps;  // sorted
   std::vector<std::string> parameter_names;
 
   // θ_s, replayed from the nearest checkpoint at or before s (θ_0 if none); s in [0, steps.size()].
-  std::vector<Tensor> parameters_at(int64_t step) const;
-  std::vector<Tensor> read_checkpoint(int64_t step) const;
+  Parameters parameters_at(int64_t step) const;
+  Parameters read_checkpoint(int64_t step) const;
 };
 
 Run load_run(const std::filesystem::path& directory);

@@ -63,8 +63,8 @@ static Tensor mse_targets(const std::vector<int>& labels, int64_t outputs) {
   return targets;
 }
 
-Var batch_loss(const Sequential& model, const Tensor& inputs, const std::vector<int>& labels, LossKind loss) {
-  return loss_of_outputs(model.forward(constant(inputs)), labels, loss);
+Var batch_loss(const Sequential& model, const std::vector<Var>& parameters, const Tensor& inputs, const std::vector<int>& labels, LossKind loss) {
+  return loss_of_outputs(model.forward(constant(inputs), parameters), labels, loss);
 }
 
 Var loss_of_outputs(const Var& outputs, const std::vector<int>& labels, LossKind loss) {
@@ -79,27 +79,43 @@ Var loss_of_outputs(const Var& outputs, const std::vector<int>& labels, LossKind
   throw std::logic_error("loss_of_outputs: unknown loss");
 }
 
-double sgd_step(const Sequential& model, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
+namespace {
+
+// θ's tensors lent to the tape as parameter leaves for one step, and given back whatever happens (no copy of θ).
+struct LentParameters {
+  Parameters& theta;
+  std::vector<Var> vars;
+  explicit LentParameters(Parameters& t) : theta(t) {
+    for (Tensor& tensor : theta) vars.push_back(parameter(std::move(tensor)));
+  }
+  ~LentParameters() {
+    for (size_t k = 0; k < vars.size(); ++k) theta[k] = std::move(vars[k]->value);
+  }
+};
+
+}  // namespace
+
+double sgd_step(const Sequential& model, Parameters& theta, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
                 double weight_decay, LossKind loss, int64_t step, const Augmentation& augmentation) {
-  const std::vector<Var> parameters = model.parameter_vars();
-  zero_grad(parameters);
-  Var value = batch_loss(model, step_inputs(data, batch, step, augmentation), gather_labels(data, batch), loss);
+  model.check_parameters(theta, "sgd_step");
+  LentParameters lent(theta);
+  Var value = batch_loss(model, lent.vars, step_inputs(data, batch, step, augmentation), gather_labels(data, batch), loss);
   const double loss_value = value->value[0];
   if (!std::isfinite(loss_value))
     throw std::runtime_error("training diverged: the loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
                              " (try a smaller --lr)");
   backward(value);
-  for (const Var& p : parameters) {
-    double* theta = p->value.data();
+  for (const Var& p : lent.vars) {
+    double* values = p->value.data();
     const double* gradient = p->grad.data();
-    for (int64_t i = 0; i < p->value.numel(); ++i) theta[i] = theta[i] - learning_rate * (gradient[i] + weight_decay * theta[i]);
+    for (int64_t i = 0; i < p->value.numel(); ++i) values[i] = values[i] - learning_rate * (gradient[i] + weight_decay * values[i]);
     if (!std::isfinite(p->value.vector().sum()))
       throw std::runtime_error("training diverged: a parameter became NaN or infinite at step " + std::to_string(step) + " (try a smaller --lr)");
   }
   return loss_value;
 }
 
-Evaluation evaluate(const Sequential& model, const Dataset& data, LossKind loss) {
+Evaluation evaluate(const Sequential& model, const Parameters& theta, const Dataset& data, LossKind loss) {
   constexpr int64_t chunk = 256;  // fixed, so results do not depend on the set's size
   Evaluation result;
   double loss_sum = 0.0;
@@ -108,7 +124,7 @@ Evaluation evaluate(const Sequential& model, const Dataset& data, LossKind loss)
     std::vector<int64_t> positions;
     for (int64_t n = first; n < std::min(first + chunk, data.size()); ++n) positions.push_back(n);
     const std::vector<int> labels = gather_labels(data, positions);
-    Var outputs = model.forward(constant(gather_inputs(data, positions)));
+    Var outputs = constant(model.apply(theta, gather_inputs(data, positions)));
     const int64_t count = outputs->value.dim(1);
     if (result.outputs.empty()) result.outputs = Tensor({data.size(), count});
     std::copy_n(outputs->value.data(), outputs->value.numel(), result.outputs.data() + first * count);
@@ -125,7 +141,7 @@ Evaluation evaluate(const Sequential& model, const Dataset& data, LossKind loss)
   return result;
 }
 
-TrainResult train(const Sequential& model, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
+TrainResult train(const Sequential& model, const Parameters& theta0, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
                   const TrainCallbacks& callbacks) {
   if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0.0))
     throw std::invalid_argument("train: epochs, batch size and learning rate must be positive");
@@ -136,6 +152,8 @@ TrainResult train(const Sequential& model, const Dataset& train_set, const Datas
   const int64_t total_steps = steps_per_epoch * options.epochs;
   Rng shuffler(options.seed ^ 0x5EEDF00DULL);
   TrainResult result;
+  Parameters& theta = result.final_parameters;
+  theta = theta0;
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     double learning_rate = options.learning_rate;
@@ -148,18 +166,18 @@ TrainResult train(const Sequential& model, const Dataset& train_set, const Datas
       for (int64_t k = first; k < std::min(first + batch_size, N); ++k)
         record.batch.push_back(batch_size == N ? k : order[static_cast<size_t>(k)]);
       if (options.checkpoint_every > 0 && step > 0 && step % options.checkpoint_every == 0 && callbacks.on_checkpoint)
-        callbacks.on_checkpoint(step, parameter_values(model));
-      record.loss = sgd_step(model, train_set, record.batch, learning_rate, options.weight_decay, options.loss, step, augmentation_of(options));
+        callbacks.on_checkpoint(step, theta);
+      record.loss = sgd_step(model, theta, train_set, record.batch, learning_rate, options.weight_decay, options.loss, step, augmentation_of(options));
       if (callbacks.on_step) callbacks.on_step(step + 1, total_steps, epoch, record.loss);
       result.steps.push_back(std::move(record));
     }
     EpochMetrics metrics;
     metrics.epoch = epoch + 1;
-    const Evaluation on_train = evaluate(model, train_set, options.loss);
+    const Evaluation on_train = evaluate(model, theta, train_set, options.loss);
     metrics.train_loss = on_train.loss;
     metrics.train_accuracy = on_train.accuracy;
     if (test_set.size() > 0) {
-      const Evaluation on_test = evaluate(model, test_set, options.loss);
+      const Evaluation on_test = evaluate(model, theta, test_set, options.loss);
       metrics.test_loss = on_test.loss;
       metrics.test_accuracy = on_test.accuracy;
     }
@@ -169,15 +187,17 @@ TrainResult train(const Sequential& model, const Dataset& train_set, const Datas
   return result;
 }
 
-void replay(const Sequential& model, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
+Parameters replay(const Sequential& model, const Parameters& start, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
             int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation) {
   if (first_step < 0 || last_step > static_cast<int64_t>(steps.size()) || first_step > last_step)
     throw std::out_of_range("replay: steps [" + std::to_string(first_step) + ", " + std::to_string(last_step) +
                             ") outside the recorded " + std::to_string(steps.size()));
+  Parameters theta = start;
   for (int64_t s = first_step; s < last_step; ++s) {
     const StepRecord& record = steps[static_cast<size_t>(s)];
-    sgd_step(model, train_set, record.batch, record.learning_rate, weight_decay, loss, s, augmentation);
+    sgd_step(model, theta, train_set, record.batch, record.learning_rate, weight_decay, loss, s, augmentation);
   }
+  return theta;
 }
 
 }  // namespace ks

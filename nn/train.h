@@ -46,8 +46,8 @@ struct Evaluation {
   Tensor outputs;  // (N, outputs)
 };
 
-// The mean loss of the model on inputs with labels (the graph is kept, so backward can follow).
-Var batch_loss(const Sequential& model, const Tensor& inputs, const std::vector<int>& labels, LossKind loss);
+// The mean loss of the network with these parameter Vars on inputs with labels (the graph is kept, so backward can follow).
+Var batch_loss(const Sequential& model, const std::vector<Var>& parameters, const Tensor& inputs, const std::vector<int>& labels, LossKind loss);
 Var loss_of_outputs(const Var& outputs, const std::vector<int>& labels, LossKind loss);  // outputs (N, outputs)
 Tensor gather_inputs(const Dataset& data, const std::vector<int64_t>& positions);
 
@@ -62,12 +62,12 @@ inline Augmentation augmentation_of(const TrainOptions& options) { return {optio
 Tensor step_inputs(const Dataset& data, const std::vector<int64_t>& batch, int64_t step, const Augmentation& augmentation);
 std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& positions);
 
-// One SGD step on the batch; returns the batch loss. Training and replay both call exactly this.
-// Throws std::runtime_error naming the step when the loss or a gradient is NaN or infinite.
-double sgd_step(const Sequential& model, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
+// One SGD step on the batch at θ, updating θ in place; returns the batch loss. Training, replay and the EPK all call
+// exactly this. Throws std::runtime_error naming the step when the loss or a gradient is NaN or infinite.
+double sgd_step(const Sequential& model, Parameters& theta, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
                 double weight_decay, LossKind loss, int64_t step, const Augmentation& augmentation = {});
 
-Evaluation evaluate(const Sequential& model, const Dataset& data, LossKind loss);
+Evaluation evaluate(const Sequential& model, const Parameters& theta, const Dataset& data, LossKind loss);
 
 struct TrainCallbacks {
   std::function<void(int64_t step, int64_t total_steps, int64_t epoch, double loss)> on_step;
@@ -78,13 +78,15 @@ struct TrainCallbacks {
 struct TrainResult {
   std::vector<StepRecord> steps;
   std::vector<EpochMetrics> metrics;
+  Parameters final_parameters;  // θ_T
 };
 
-TrainResult train(const Sequential& model, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
+// Trains from θ_0 (left as it is) and returns θ_T with the recorded steps.
+TrainResult train(const Sequential& model, const Parameters& theta0, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
                   const TrainCallbacks& callbacks = {});
 
-// Replays steps [first_step, last_step) of a recorded trajectory from the model's current parameters.
-void replay(const Sequential& model, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
+// Replays steps [first_step, last_step) of a recorded trajectory from θ (θ_first_step) and returns θ_last_step.
+Parameters replay(const Sequential& model, const Parameters& theta, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
             int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation = {});
 
 }  // namespace ks

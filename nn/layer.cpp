@@ -1,0 +1,121 @@
+// The small mechanics every layer kind shares (weight drawing, the multiplier, per-row t scaling) and Sequential.
+// No layer kind's own arithmetic is here: that is in nn/layers/<kind>.cpp.
+#include "nn/layers.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "autodiff/random.h"
+
+namespace ks {
+
+void draw_weight(Tensor& w, int64_t fan_in, int64_t fan_out, InitKind init, Rng& rng) {
+  const double glorot_limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
+  const double he_std = std::sqrt(2.0 / static_cast<double>(fan_in));
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    switch (init) {
+      case InitKind::glorot_uniform: w[i] = rng.uniform(-glorot_limit, glorot_limit); break;
+      case InitKind::he_normal: w[i] = he_std * rng.normal(); break;
+      case InitKind::ntk: w[i] = rng.normal(); break;
+    }
+  }
+}
+
+ScaledWeight scaled_weight(const Tensor& weight, double multiplier) {
+  ScaledWeight w;
+  if (multiplier == 1.0) {
+    w.values = weight.data();
+  } else {
+    w.scaled = weight;
+    w.scaled.vector() *= multiplier;
+    w.values = w.scaled.data();
+  }
+  return w;
+}
+
+void add_scaled_rows(double* out, const double* extra, const std::vector<double>& t, int64_t rows, int64_t size, int64_t group) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const double scale = t[static_cast<size_t>(r / group)];
+    for (int64_t k = 0; k < size; ++k) out[r * size + k] += scale * extra[r * size + k];
+  }
+}
+
+Shape with_batch(Shape shape, int64_t batch) {
+  shape[0] = batch;
+  return shape;
+}
+
+void layer_shape_error(const Layer& layer, const Shape& input) {
+  throw ShapeError(layer.describe() + " cannot take an input of shape " + shape_string(input));
+}
+
+void Sequential::add(std::unique_ptr<Layer> layer) {
+  first_parameter_.push_back(tensors_);
+  tensors_ += static_cast<int64_t>(layer->parameter_shapes().size());
+  layers_.push_back(std::move(layer));
+}
+
+std::vector<std::string> Sequential::parameter_names() const {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    for (const NamedShape& p : layers_[i]->parameter_shapes()) names.push_back(std::to_string(i) + "." + p.name);
+  return names;
+}
+
+std::vector<Shape> Sequential::parameter_shapes() const {
+  std::vector<Shape> shapes;
+  for (const auto& layer : layers_)
+    for (const NamedShape& p : layer->parameter_shapes()) shapes.push_back(p.shape);
+  return shapes;
+}
+
+int64_t Sequential::parameter_count() const {
+  int64_t count = 0;
+  for (const Shape& shape : parameter_shapes()) count += shape_numel(shape);
+  return count;
+}
+
+LayerWeights Sequential::weights(const Parameters& theta, size_t layer) const {
+  const int64_t count = static_cast<int64_t>(layers_[layer]->parameter_shapes().size());
+  return count ? LayerWeights{theta.data() + first_parameter_[layer], count} : LayerWeights{};
+}
+
+void Sequential::check_parameters(const Parameters& theta, const std::string& who) const {
+  const std::vector<Shape> shapes = parameter_shapes();
+  if (theta.size() != shapes.size())
+    throw ShapeError(who + ": the network has " + std::to_string(shapes.size()) + " parameter tensors, θ has " + std::to_string(theta.size()));
+  for (size_t k = 0; k < shapes.size(); ++k)
+    if (theta[k].shape() != shapes[k])
+      throw ShapeError(who + ": parameter " + parameter_names()[k] + " is " + shape_string(shapes[k]) + ", θ has " + shape_string(theta[k].shape()));
+}
+
+Shape Sequential::output_shape(const Shape& input) const {
+  Shape shape = input;
+  for (const auto& layer : layers_) shape = layer->output_shape(shape);
+  return shape;
+}
+
+Var Sequential::forward(const Var& input, const std::vector<Var>& parameters) const {
+  if (static_cast<int64_t>(parameters.size()) != tensors_)
+    throw ShapeError("forward: the network has " + std::to_string(tensors_) + " parameter tensors, got " + std::to_string(parameters.size()));
+  Var x = input;
+  for (size_t l = 0; l < layers_.size(); ++l) x = layers_[l]->forward(x, parameters.data() + first_parameter_[l]);
+  return x;
+}
+
+Tensor Sequential::apply(const Parameters& theta, const Tensor& input) const {
+  check_parameters(theta, "apply");
+  Tensor x = input;
+  for (size_t l = 0; l < layers_.size(); ++l) x = layers_[l]->apply(x, weights(theta, l), nullptr);
+  return x;
+}
+
+std::string Sequential::describe() const {
+  std::ostringstream out;
+  out << "Sequential(\n";
+  for (size_t i = 0; i < layers_.size(); ++i) out << "  (" << i << "): " << layers_[i]->describe() << "\n";
+  out << ")";
+  return out.str();
+}
+
+}  // namespace ks

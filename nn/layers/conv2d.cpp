@@ -1,0 +1,182 @@
+// The 2-d convolution layer kind through the layer contract, with its fast paths: base and direction stacked as one
+// convolution of 2·O channels (segment apply and pull-back), per-sample gradient rows δ·patchesᵀ, the structured block.
+#include <algorithm>
+
+#include "autodiff/random.h"
+#include "nn/layers.h"
+
+namespace ks {
+
+namespace {
+
+class Conv2d : public Layer {
+ public:
+  explicit Conv2d(Conv2dLayerOptions o) : o_(o) {}
+  std::string kind() const override { return "conv2d"; }
+  std::string describe() const override {
+    return "Conv2d(" + std::to_string(o_.in_channels) + ", " + std::to_string(o_.out_channels) + ", " + std::to_string(o_.kernel) +
+           ", stride=" + std::to_string(o_.stride) + ", padding=" + std::to_string(o_.padding) + ")";
+  }
+  std::vector<NamedShape> parameter_shapes() const override {
+    std::vector<NamedShape> shapes{{"weight", {o_.out_channels, o_.in_channels, o_.kernel, o_.kernel}}};
+    if (o_.bias) shapes.push_back({"bias", {o_.out_channels}});
+    return shapes;
+  }
+  // The one description of this layer's convolution on an input batch of `batch` samples.
+  Conv2dGeometry geometry(const Shape& input, int64_t batch) const {
+    if (input.size() != 4 || input[1] != o_.in_channels || input[2] + 2 * o_.padding < o_.kernel || input[3] + 2 * o_.padding < o_.kernel)
+      layer_shape_error(*this, input);
+    return {batch, o_.in_channels, input[2], input[3], o_.out_channels, o_.kernel, o_.stride, o_.padding};
+  }
+  Shape output_shape(const Shape& input) const override {
+    const Conv2dGeometry g = geometry(input, input[0]);
+    return {input[0], g.out_channels, g.out_height(), g.out_width()};
+  }
+  void initialise(Tensor* tensors, InitKind init, Rng& rng) const override {
+    const int64_t area = o_.kernel * o_.kernel;
+    draw_weight(tensors[0], o_.in_channels * area, o_.out_channels * area, init, rng);
+  }
+
+  Var forward(const Var& input, const Var* parameters) const override {
+    const Var effective = o_.weight_multiplier == 1.0 ? parameters[0] : scale(parameters[0], o_.weight_multiplier);
+    return conv2d(input, effective, o_.bias ? parameters[1] : nullptr, {o_.stride, o_.padding});
+  }
+
+  Tensor apply(const Tensor& input, LayerWeights w, ForwardState*) const override {
+    const Conv2dGeometry g = geometry(input.shape(), input.dim(0));
+    Tensor out = Tensor::uninitialised(output_shape(input.shape()));  // every value is written by conv2d_forward
+    const ScaledWeight weight = scaled_weight(w[0], o_.weight_multiplier);
+    conv2d_forward(out.data(), input.data(), weight.values, w.bias_or_null(1), g);
+    return out;
+  }
+
+  // Base and direction as one convolution with 2·O output channels: the patches are gathered once.
+  Tensor apply_segment(const Tensor& input, const LayerSegment& segment, ForwardState*) const override {
+    const int64_t N = input.dim(0);
+    Conv2dGeometry both = geometry(input.shape(), N);
+    const int64_t O = o_.out_channels, patch = both.patch_size(), spatial = both.out_height() * both.out_width();
+    const std::vector<double> weights = stacked_weights(segment.base, segment.direction, patch);
+    std::vector<double> biases(static_cast<size_t>(2 * O), 0.0);
+    if (o_.bias) {
+      std::copy_n(segment.base[1].data(), O, biases.begin());
+      std::copy_n(segment.direction[1].data(), O, biases.begin() + O);
+    }
+    both.out_channels = 2 * O;
+    Tensor pair({N, 2 * O, both.out_height(), both.out_width()});
+    conv2d_forward(pair.data(), input.data(), weights.data(), o_.bias ? biases.data() : nullptr, both);
+    Tensor out = Tensor::uninitialised(output_shape(input.shape()));
+    for (int64_t n = 0; n < N; ++n) {
+      const double t = (*segment.t)[static_cast<size_t>(n)];
+      const double* from = pair.data() + n * 2 * O * spatial;
+      double* to = out.data() + n * O * spatial;
+      for (int64_t k = 0; k < O * spatial; ++k) to[k] = from[k] + t * from[O * spatial + k];
+    }
+    return out;
+  }
+
+  Tensor pull_back(const Tensor& signal, int64_t C, const ForwardState& state, LayerWeights w,
+                   const LayerSegment* segment) const override {
+    const int64_t rows = signal.dim(0);
+    Conv2dGeometry g = geometry(state.input.shape(), rows);
+    Tensor previous(with_batch(state.input.shape(), rows));
+    if (!segment) {
+      const ScaledWeight weight = scaled_weight(w[0], o_.weight_multiplier);
+      conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, weight.values, g);
+      return previous;
+    }
+    // Row r pulls back through W_base + t·W_direction: one backward with 2·O channels, the signal stacked on t times
+    // itself, does both in one GEMM and one col2im.
+    const int64_t O = g.out_channels, out_size = signal.numel() / std::max<int64_t>(rows, 1);
+    const std::vector<double> weights = stacked_weights(segment->base, segment->direction, g.patch_size());
+    Tensor stacked({rows, 2 * O, g.out_height(), g.out_width()});
+    for (int64_t r = 0; r < rows; ++r) {
+      const double t = (*segment->t)[static_cast<size_t>(r / C)];
+      const double* from = signal.data() + r * out_size;
+      double* to = stacked.data() + r * 2 * out_size;
+      std::copy_n(from, out_size, to);
+      for (int64_t k = 0; k < out_size; ++k) to[out_size + k] = t * from[k];
+    }
+    g.out_channels = 2 * O;
+    conv2d_backward(previous.data(), nullptr, nullptr, stacked.data(), nullptr, weights.data(), g);
+    return previous;
+  }
+
+  void gradient_rows(const LayerSignals& s, int64_t C, double* jacobian, int64_t stride, int64_t offset) const override;
+  void structured_block(const LayerSignals& a, const LayerSignals& b, int64_t C, MatrixRowMajor& K) const override;
+
+  // Per pair of samples: HW²·(O + patch) for the structured form against the gradient row's width.
+  KernelCost cost(const Shape& input) const override {
+    const Conv2dGeometry g = geometry(input, 1);
+    const double spatial = static_cast<double>(g.out_height() * g.out_width());
+    const double width = static_cast<double>(g.out_channels * g.patch_size() + (o_.bias ? g.out_channels : 0));
+    return {spatial * spatial * static_cast<double>(g.out_channels + g.patch_size()), width};
+  }
+  PieceInfo piece() const override { return {PieceRole::parameterised}; }
+
+ private:
+  // [W_base; W_direction] (each times the multiplier) as one (2·O, patch) weight.
+  std::vector<double> stacked_weights(LayerWeights base, LayerWeights direction, int64_t patch) const {
+    const int64_t O = o_.out_channels;
+    const ScaledWeight w = scaled_weight(base[0], o_.weight_multiplier), d = scaled_weight(direction[0], o_.weight_multiplier);
+    std::vector<double> weights(static_cast<size_t>(2 * O * patch));
+    std::copy_n(w.values, O * patch, weights.begin());
+    std::copy_n(d.values, O * patch, weights.begin() + O * patch);
+    return weights;
+  }
+  Conv2dLayerOptions o_;
+};
+
+void Conv2d::gradient_rows(const LayerSignals& s, int64_t C, double* jacobian, int64_t stride, int64_t offset) const {
+  const int64_t rows = s.delta.dim(0);
+  const Conv2dGeometry g = geometry(s.input.shape(), s.input.dim(0));
+  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width;
+  const int64_t weight_size = g.out_channels * g.patch_size();
+  MatrixRowMajor columns(g.patch_size(), spatial);
+  int64_t current = -1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t n = r / C;
+    if (n != current) {
+      im2col(columns.data(), s.input.data() + n * image, g, spatial, 0);
+      current = n;
+    }
+    ConstMatrixMap delta(s.delta.data() + r * g.out_channels * spatial, g.out_channels, spatial);
+    MatrixMap weight_gradient(jacobian + r * stride + offset, g.out_channels, g.patch_size());
+    weight_gradient.noalias() = delta * columns.transpose();
+    if (o_.weight_multiplier != 1.0) weight_gradient *= o_.weight_multiplier;
+    if (o_.bias) VectorMap(jacobian + r * stride + offset + weight_size, g.out_channels) = delta.rowwise().sum();
+  }
+}
+
+// ⟨Δ_r Pᵀ_n, Δ_q Pᵀ_k⟩ = Σ (Δ_rᵀ Δ_q) ⊙ (P_nᵀ P_k): spatial × spatial products instead of gradient rows.
+void Conv2d::structured_block(const LayerSignals& sa, const LayerSignals& sb, int64_t C, MatrixRowMajor& K) const {
+  const double m2 = o_.weight_multiplier * o_.weight_multiplier, bias = o_.bias ? 1.0 : 0.0;
+  const int64_t samples_a = sa.input.dim(0), samples_b = sb.input.dim(0);
+  const Conv2dGeometry g = geometry(sa.input.shape(), samples_a);
+  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width;
+  std::vector<MatrixRowMajor> columns_a(static_cast<size_t>(samples_a)), columns_b(static_cast<size_t>(samples_b));
+  for (int64_t n = 0; n < samples_a; ++n) {
+    columns_a[static_cast<size_t>(n)].resize(g.patch_size(), spatial);
+    im2col(columns_a[static_cast<size_t>(n)].data(), sa.input.data() + n * image, g, spatial, 0);
+  }
+  for (int64_t n = 0; n < samples_b; ++n) {
+    columns_b[static_cast<size_t>(n)].resize(g.patch_size(), spatial);
+    im2col(columns_b[static_cast<size_t>(n)].data(), sb.input.data() + n * image, g, spatial, 0);
+  }
+  for (int64_t n = 0; n < samples_a; ++n)
+    for (int64_t k = 0; k < samples_b; ++k) {
+      const MatrixRowMajor patches = columns_a[static_cast<size_t>(n)].transpose() * columns_b[static_cast<size_t>(k)];  // (HW, HW)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t d = 0; d < C; ++d) {
+          ConstMatrixMap da(sa.delta.data() + (n * C + c) * g.out_channels * spatial, g.out_channels, spatial);
+          ConstMatrixMap db(sb.delta.data() + (k * C + d) * g.out_channels * spatial, g.out_channels, spatial);
+          const MatrixRowMajor signals = da.transpose() * db;  // (HW, HW)
+          K(n * C + c, k * C + d) += m2 * signals.cwiseProduct(patches).sum() + bias * signals.sum();
+        }
+    }
+}
+
+}  // namespace
+
+std::unique_ptr<Layer> make_conv2d(Conv2dLayerOptions options) { return std::make_unique<Conv2d>(options); }
+
+}  // namespace ks
