@@ -86,17 +86,15 @@ void prepare(const fs::path& work) {
 double forward_multiply_adds(const Sequential& model, const Shape& sample) {
   Shape shape = sample;
   shape.insert(shape.begin(), 1);
-  Var x = constant(Tensor(shape, 0.5));
   double total = 0.0;
   for (const auto& layer : model.layers()) {
-    Var y = layer->forward(x);
-    if (const auto* dense = dynamic_cast<const Dense*>(layer.get())) {
-      total += static_cast<double>(dense->options().in_features * dense->options().out_features);
-    } else if (const auto* conv = dynamic_cast<const Conv2d*>(layer.get())) {
-      const Conv2dLayerOptions& o = conv->options();
-      total += static_cast<double>(o.out_channels * o.in_channels * o.kernel * o.kernel * y->value.dim(2) * y->value.dim(3));
+    const Shape out = layer->output_shape(shape);
+    // A parameterised layer applies its weight once per output position: weight size × (outputs / output channels).
+    if (layer->parameterised()) {
+      const Shape weight = layer->parameter_shapes().front().shape;
+      total += static_cast<double>(shape_numel(weight)) * static_cast<double>(shape_numel(out) / weight[0]);
     }
-    x = y;
+    shape = out;
   }
   return total;
 }
@@ -156,13 +154,12 @@ nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& 
     result["gflops"] = rate;
     timing = {0, 0, 0};
   } else if (task == "epoch") {
+    Parameters final;
     timing = bench::time_runs(repeats, [&] {
-      set_parameter_values(model, run.theta0);
-      replay(model, run.task.train, run.steps, 0, static_cast<int64_t>(run.steps.size()), run.config.training.weight_decay,
-             run.config.training.loss);
+      final = replay(model, run.theta0, run.task.train, run.steps, 0, static_cast<int64_t>(run.steps.size()), run.config.training.weight_decay,
+                     run.config.training.loss, augmentation_of(run.config.training));
     });
     // The replayed epoch must be the recorded one, bit for bit.
-    const std::vector<Tensor> final = parameter_values(model);
     for (size_t i = 0; i < final.size(); ++i)
       if (final[i].vector() != run.thetaT[i].vector()) throw std::runtime_error("bench_compare: the replayed epoch differs from θ_T");
     result["images"] = run.task.train.size();
@@ -172,7 +169,7 @@ nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& 
     const int64_t count = 256;
     const Tensor x = first_rows(pool, count);
     Tensor jacobian;
-    timing = bench::time_runs(repeats, [&] { jacobian = per_sample_jacobian(model, x); });
+    timing = bench::time_runs(repeats, [&] { jacobian = per_sample_jacobian(model, run.theta0, x); });
     const int64_t P = jacobian.dim(1), check_rows = 8;
     write_npy(directory / "jacobian_check.npy", Tensor({check_rows, P}, std::vector<double>(jacobian.data(), jacobian.data() + check_rows * P)));
     result["n"] = count;
@@ -180,7 +177,7 @@ nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& 
     const int64_t count = std::stoll(task.substr(5));
     const Tensor x = first_rows(pool, count);
     Tensor gram;
-    timing = bench::time_runs(repeats, [&] { gram = ntk_gram(model, x, nullptr); });
+    timing = bench::time_runs(repeats, [&] { gram = ntk_gram(model, run.theta0, x, nullptr); });
     write_npy(directory / ("gram_" + std::to_string(count) + ".npy"), gram);
     result["n"] = count;
     const std::vector<KernelMethod> methods = chosen_methods(model, Shape(pool.shape().begin() + 1, pool.shape().end()), KernelMethod::automatic);
@@ -191,14 +188,13 @@ nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& 
     std::vector<int64_t> positions;
     for (int64_t m = 0; m < count; ++m) positions.push_back(m);
     const Tensor test = gather_inputs(run.task.test, positions);
-    TrainingRecord record{&run.task.train, &run.steps, run.config.training.weight_decay, run.config.training.loss};
+    const TrainingRecord record = TrainingRecord::from(run);
     EpkOptions options;
     options.kernels = {PathKernel::exact};
     options.keep_kernel = false;
     EpkResult epk;
     timing = bench::time_runs(repeats, [&] {
-      set_parameter_values(model, run.theta0);
-      epk = exact_path_kernel(model, test, record, options);
+      epk = exact_path_kernel(model, run.theta0, test, record, options);
     });
     result["n"] = count;
     result["steps"] = epk.steps;

@@ -21,11 +21,12 @@ struct Case {
 
 // Trains for `steps` SGD steps of batch 32 from θ_0 (seed 0), then times the EPK of the first M test inputs.
 void run_case(const Task& task, const Shape& sample, const Case& c, int repeats) {
-  auto model = build_model({c.spec, sample, 1, InitKind::glorot_uniform, 0});
-  const std::vector<Tensor> theta0 = parameter_values(*model);
+  const ModelOptions architecture{c.spec, sample, 1, InitKind::glorot_uniform, 0};
+  auto model = build_model(architecture);
+  const Parameters theta0 = initial_parameters(*model, architecture);
   TrainOptions training;
   training.epochs = (c.steps * 32 + task.train.size() - 1) / task.train.size();
-  TrainResult trained = train(*model, task.train, task.test, training);
+  TrainResult trained = train(*model, theta0, task.train, task.test, training);
   if (static_cast<int64_t>(trained.steps.size()) < c.steps) throw std::runtime_error("bench_epk: not enough training steps");
   trained.steps.resize(static_cast<size_t>(c.steps));
   std::vector<int64_t> positions;
@@ -38,8 +39,7 @@ void run_case(const Task& task, const Shape& sample, const Case& c, int repeats)
   EpkResult result;
   std::vector<double> ratios;
   const bench::Timing t = bench::time_runs(repeats, [&] {
-    set_parameter_values(*model, theta0);
-    result = exact_path_kernel(*model, test, record, options);
+    result = exact_path_kernel(*model, theta0, test, record, options);
     ratios.push_back(result.seconds / result.training_seconds);
   });
   std::sort(ratios.begin(), ratios.end());

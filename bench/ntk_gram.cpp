@@ -35,24 +35,29 @@ int main(int argc, char** argv) {
     int64_t count;
   };
   for (const Case& c : {Case{"mlp:512-512", &mnist, {1, 28, 28}, 1000}, Case{"vgg:16", &cifar, {3, 32, 32}, 200}, Case{"vgg:16", &cifar, {3, 32, 32}, 1000}}) {
-    auto model = build_model({c.spec, c.sample, 1, InitKind::glorot_uniform, 0});
+    const ModelOptions architecture{c.spec, c.sample, 1, InitKind::glorot_uniform, 0};
+    auto model = build_model(architecture);
+    const Parameters theta = initial_parameters(*model, architecture);
+    std::vector<Var> parameters;
+    for (const Tensor& tensor : theta) parameters.push_back(parameter(tensor));
     const Tensor x = first(c.task->train, c.count);
     const auto methods = chosen_methods(*model, c.sample, KernelMethod::automatic);
     // GEMM work of the Jacobian path: N² · P_jacobian (symmetric: half), 2 flops each.
     int64_t jacobian_parameters = 0;
     size_t layer = 0;
-    for (auto& [name, var] : model->parameters()) {
-      if (methods[layer] == KernelMethod::jacobian) jacobian_parameters += var->value.numel();
-      if (name.find("bias") != std::string::npos) ++layer;
+    const std::vector<std::string> names = model->parameter_names();
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (methods[layer] == KernelMethod::jacobian) jacobian_parameters += theta[k].numel();
+      if (names[k].find("bias") != std::string::npos) ++layer;
     }
     const double gemm_flops = static_cast<double>(c.count) * static_cast<double>(c.count) * static_cast<double>(jacobian_parameters);
-    const bench::Timing t = bench::time_runs(repeats, [&] { ntk_gram(*model, x, nullptr); });
+    const bench::Timing t = bench::time_runs(repeats, [&] { ntk_gram(*model, theta, x, nullptr); });
     // The bound of the issue: one batched forward+backward over the images, plus the Gram GEMM at the machine's rate.
     const bench::Timing pass = bench::time_runs(repeats, [&] {
       for (int64_t first_sample = 0; first_sample < c.count; first_sample += 32) {
         std::vector<int64_t> positions;
         for (int64_t n = first_sample; n < std::min<int64_t>(first_sample + 32, c.count); ++n) positions.push_back(n);
-        Var loss = batch_loss(*model, gather_inputs(c.task->train, positions), gather_labels(c.task->train, positions), LossKind::logistic);
+        Var loss = batch_loss(*model, parameters, gather_inputs(c.task->train, positions), gather_labels(c.task->train, positions), LossKind::logistic);
         backward(loss);
       }
     });

@@ -25,7 +25,9 @@ int main(int argc, char** argv) {
     Shape sample = c.task->train.inputs.shape();
     sample.erase(sample.begin());
     const bench::Timing t = bench::time_runs(repeats, [&] {
-      auto model = build_model({c.spec, sample, c.task->outputs(), InitKind::glorot_uniform, 0});
+      const ModelOptions architecture{c.spec, sample, c.task->outputs(), InitKind::glorot_uniform, 0};
+      auto model = build_model(architecture);
+      Parameters theta = initial_parameters(*model, architecture);
       TrainOptions options;
       options.epochs = 1;
       options.batch_size = 32;
@@ -34,7 +36,7 @@ int main(int argc, char** argv) {
       const std::vector<int64_t> order = Rng(0).permutation(N);
       for (int64_t first = 0; first < N; first += 32) {
         std::vector<int64_t> batch(order.begin() + first, order.begin() + std::min<int64_t>(first + 32, N));
-        sgd_step(*model, c.task->train, batch, 0.01, 0.0, options.loss, first / 32);
+        sgd_step(*model, theta, c.task->train, batch, 0.01, 0.0, options.loss, first / 32);
       }
     });
     std::printf("| epoch %s | %lld | %.2f | %.2f | %.2f | %.0f |\n", c.spec, static_cast<long long>(c.task->train.size()), t.median, t.min,

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "datasets/loaders.h"
 #include "datasets/task.h"
+#include "kernels/after_kernel.h"
 #include "kernels/epk.h"
 #include "kernels/svm.h"
 #include "nn/model.h"
@@ -107,17 +108,14 @@ int run_demo(const DemoOptions& o) {
   const Run run = load_run(images.out);
   std::vector<std::pair<std::string, SvmModel>> svms;
   std::vector<double> accuracies;
-  for (bool after : {false, true}) {
-    const Parameters& theta = after ? run.thetaT : run.theta0;
-    const Tensor train_gram = ntk_gram(*run.model, theta, run.task.train.inputs, nullptr);
-    const Tensor test_gram = ntk_gram(*run.model, theta, run.task.test.inputs, &run.task.train.inputs);
-    svms.emplace_back(after ? "NTK after training" : "NTK at initialisation", fit_svm(train_gram, run.task.train.labels));
-    const SvmModel& svm = svms.back().second;
-    accuracies.push_back(svm_accuracy(svm, test_gram, run.task.test.labels));
+  const AfterKernelResult protocol = after_kernel_protocol(*run.model, run.theta0, run.thetaT, run.task.train, run.task.test, run.config.training.loss);
+  for (const AfterKernelSide* side : {&protocol.initial, &protocol.after}) {
+    svms.emplace_back(side->after ? "NTK after training" : "NTK at initialisation", side->svm);
+    accuracies.push_back(side->svm_accuracy);
     std::printf("    %-26s test accuracy %.1f%%, %lld support vectors%s\n", (svms.back().first + ":").c_str(), 100 * accuracies.back(),
-                static_cast<long long>(svm.support_vectors), svm.separated() ? "" : " (training set NOT separated)");
+                static_cast<long long>(side->svm.support_vectors), side->svm.separated() ? "" : " (training set NOT separated)");
   }
-  std::printf("    the network itself:        test accuracy %.1f%%\n", 100 * evaluate(*run.model, run.thetaT, run.task.test, run.config.training.loss).accuracy);
+  std::printf("    the network itself:        test accuracy %.1f%%\n", 100 * protocol.after.network_accuracy);
 
   const std::string body =
       "<p>kernelscope trained two small ReLU networks with SGD and then rewrote each, exactly, as a kernel machine over its training points "

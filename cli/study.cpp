@@ -15,6 +15,7 @@
 #include "datasets/transform.h"
 #include "kernels/invariance.h"
 #include "kernels/metrics.h"
+#include "kernels/after_kernel.h"
 #include "kernels/ntk.h"
 #include "kernels/svm.h"
 #include "nn/run.h"
@@ -96,34 +97,29 @@ int run_study(StudyOptions o) {
                std::to_string(run.task.test.size()) + " test samples");
   std::vector<KernelResult> kernels;
   double network_accuracy[2] = {0, 0};
-  for (bool after : {false, true}) {
-    const Parameters& theta = after ? run.thetaT : run.theta0;
-    network_accuracy[after] = evaluate(*run.model, theta, run.task.test, run.config.training.loss).accuracy;
-    // One progress bar per Gram.
-    auto gram = [&](const Tensor& rows, const Tensor* columns, const std::string& label) {
-      std::unique_ptr<Progress> progress;
-      NtkOptions ntk;
-      ntk.progress = [&](int64_t done, int64_t total) {
-        if (!progress) progress = std::make_unique<Progress>(label, total);
-        progress->update(done);
-      };
-      Tensor K = ntk_gram(*run.model, theta, rows, columns, ntk);
-      if (progress) progress->done();
-      return K;
-    };
-    const std::string name = after ? "after kernel" : "initial NTK";
-    KernelResult tangent{"ntk", after, gram(train_inputs, nullptr, name + " train x train"), gram(test_inputs, &train_inputs, name + " test x train"), {}, 0};
-    KernelResult conjugate{"conjugate", after, conjugate_kernel(*run.model, theta, train_inputs, nullptr), conjugate_kernel(*run.model, theta, test_inputs, &train_inputs), {}, 0};
-    kernels.push_back(std::move(tangent));
-    kernels.push_back(std::move(conjugate));
+  AfterKernelOptions protocol;
+  protocol.svm.C = o.svm_c;
+  protocol.svm.scale_by_mean_norm = o.scale_kernel;
+  protocol.progress = [](const std::string& label) {  // one progress bar per Gram
+    auto progress = std::make_shared<std::unique_ptr<Progress>>();
+    return std::function<void(int64_t, int64_t)>([progress, label](int64_t done, int64_t total) {
+      if (!*progress) *progress = std::make_unique<Progress>(label, total);
+      (*progress)->update(done);
+      if (done == total) (*progress)->done();
+    });
+  };
+  const AfterKernelResult tangent = after_kernel_protocol(*run.model, run.theta0, run.thetaT, run.task.train, run.task.test, run.config.training.loss, protocol);
+  for (const AfterKernelSide* side : {&tangent.initial, &tangent.after}) {
+    const Parameters& theta = side->after ? run.thetaT : run.theta0;
+    network_accuracy[side->after] = side->network_accuracy;
+    kernels.push_back({"ntk", side->after, side->train_gram, side->test_gram, side->svm, side->svm_accuracy});
+    kernels.push_back({"conjugate", side->after, conjugate_kernel(*run.model, theta, train_inputs, nullptr), conjugate_kernel(*run.model, theta, test_inputs, &train_inputs), {}, 0});
   }
 
-  stages.begin("hard-margin SVMs (libsvm, C = " + format("%g", o.svm_c) + (o.scale_kernel ? ", kernels scaled by the mean training norm" : "") + ")");
-  SvmOptions svm_options;
-  svm_options.C = o.svm_c;
-  svm_options.scale_by_mean_norm = o.scale_kernel;
+  stages.begin("hard-margin SVMs on the conjugate kernels (libsvm, C = " + format("%g", o.svm_c) + (o.scale_kernel ? ", kernels scaled by the mean training norm" : "") + ")");
   for (KernelResult& k : kernels) {
-    k.svm = fit_svm(k.train, train_labels, svm_options);
+    if (k.name != "conjugate") continue;
+    k.svm = fit_svm(k.train, train_labels, protocol.svm);
     k.test_accuracy = svm_accuracy(k.svm, k.test, test_labels);
   }
 

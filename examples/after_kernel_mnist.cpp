@@ -7,7 +7,7 @@
 #include "datasets/loaders.h"
 #include "datasets/task.h"
 #include "kernels/metrics.h"
-#include "kernels/ntk.h"
+#include "kernels/after_kernel.h"
 #include "kernels/svm.h"
 #include "nn/model.h"
 #include "nn/train.h"
@@ -21,24 +21,22 @@ int main(int argc, char** argv) {
     const Task task = make_task(load_source(source), {{3, 8}, 500, 300});
 
     // 2. The network, and its parameters at initialisation, kept to compute the initial kernel later.
-    const auto model = build_model({"mlp:256-256", {1, 28, 28}, 1, InitKind::glorot_uniform, /*seed=*/0});
-    const std::vector<Tensor> theta0 = parameter_values(*model);
+    const ModelOptions architecture{"mlp:256-256", {1, 28, 28}, 1, InitKind::glorot_uniform, /*seed=*/0};
+    const auto model = build_model(architecture);
+    const Parameters theta0 = initial_parameters(*model, architecture);
     TrainOptions options;
     options.epochs = 5;
-    const TrainResult trained = train(*model, task.train, task.test, options);
-    const std::vector<Tensor> thetaT = parameter_values(*model);
+    const TrainResult trained = train(*model, theta0, task.train, task.test, options);
     std::printf("network: test accuracy %.1f%%\n", 100 * trained.metrics.back().test_accuracy);
 
-    // 3. The tangent kernel K(x, x') = ⟨∇θ f(x), ∇θ f(x')⟩ at θ_0 and at θ_T, and an SVM on each.
+    // 3. The tangent kernel K(x, x') = ⟨∇θ f(x), ∇θ f(x')⟩ at θ_0 and at θ_T, and a hard-margin SVM on each.
+    const AfterKernelResult protocol = after_kernel_protocol(*model, theta0, trained.final_parameters, task.train, task.test, options.loss);
     Tensor grams[2];
-    for (int stage = 0; stage < 2; ++stage) {
-      set_parameter_values(*model, stage == 0 ? theta0 : thetaT);
-      grams[stage] = ntk_gram(*model, task.train.inputs, nullptr);                         // (train, train)
-      const Tensor test_gram = ntk_gram(*model, task.test.inputs, &task.train.inputs);  // (test, train)
-      const SvmModel svm = fit_svm(grams[stage], task.train.labels);
-      std::printf("SVM on the %s kernel: test accuracy %.1f%%, %lld support vectors, margin %.3g%s\n", stage == 0 ? "initial" : "after ",
-                  100 * svm_accuracy(svm, test_gram, task.test.labels), static_cast<long long>(svm.support_vectors), svm.margin,
-                  svm.separated() ? "" : " (training set not separated)");
+    for (const AfterKernelSide* side : {&protocol.initial, &protocol.after}) {
+      grams[side->after] = side->train_gram;  // (train, train)
+      std::printf("SVM on the %s kernel: test accuracy %.1f%%, %lld support vectors, margin %.3g%s\n", side->after ? "after " : "initial",
+                  100 * side->svm_accuracy, static_cast<long long>(side->svm.support_vectors), side->svm.margin,
+                  side->svm.separated() ? "" : " (training set not separated)");
     }
 
     // 4. How much did the kernel move? Long's observation: training changes it, and aligns it with the labels.

@@ -19,12 +19,12 @@ int main() {
   using namespace ks;
   // "mlp:4" is Flatten, Dense(3, 4), ReLU, Dense(4, 1); parameters come in PyTorch state_dict order: 1.weight, 1.bias,
   // 3.weight, 3.bias.
-  const auto model = build_model({"mlp:4", {3}, 1, InitKind::glorot_uniform, /*seed=*/7});
-  const auto& first = dynamic_cast<const Dense&>(*model->layers()[1]);
-  const auto& last = dynamic_cast<const Dense&>(*model->layers()[3]);
-  const Tensor& W1 = first.weight->value;  // (4, 3)
-  const Tensor& b1 = first.bias->value;    // (4)
-  const Tensor& w2 = last.weight->value;   // (1, 4)
+  const ModelOptions options{"mlp:4", {3}, 1, InitKind::glorot_uniform, /*seed=*/7};
+  const auto model = build_model(options);                      // the structure
+  const Parameters theta = initial_parameters(*model, options);  // θ: a value, passed to whatever needs it
+  const Tensor& W1 = theta[0];  // 1.weight (4, 3)
+  const Tensor& b1 = theta[1];  // 1.bias (4)
+  const Tensor& w2 = theta[2];  // 3.weight (1, 4)
 
   // Five samples, one per row.
   const int64_t samples = 5;
@@ -32,7 +32,7 @@ int main() {
   for (int64_t i = 0; i < inputs.numel(); ++i) inputs[i] = std::sin(1.7 * static_cast<double>(i) + 0.3);
 
   // The library: one (samples, P) matrix of per-sample gradients, columns in state_dict order.
-  const Tensor jacobian = per_sample_jacobian(*model, inputs);
+  const Tensor jacobian = per_sample_jacobian(*model, theta, inputs);
   const int64_t P = model->parameter_count();
   std::printf("per_sample_jacobian: %lld samples x %lld parameters\n", static_cast<long long>(samples), static_cast<long long>(P));
 
@@ -55,10 +55,11 @@ int main() {
   for (int64_t n = 0; n < samples; ++n) {
     Tensor one({1, 3});
     for (int64_t k = 0; k < 3; ++k) one[k] = inputs[n * 3 + k];
-    zero_grad(model->parameter_vars());
-    backward(model->forward(constant(one)));
+    std::vector<Var> parameters;
+    for (const Tensor& tensor : theta) parameters.push_back(parameter(tensor));
+    backward(model->forward(constant(one), parameters));
     int64_t column = 0;
-    for (const Var& parameter : model->parameter_vars())
+    for (const Var& parameter : parameters)
       for (int64_t i = 0; i < parameter->grad.numel(); ++i) backward_difference = std::max(backward_difference, std::abs(parameter->grad[i] - jacobian[n * P + column++]));
   }
   std::printf("largest difference from one backward pass per sample:                %.1e\n", backward_difference);

@@ -19,19 +19,19 @@ int main() {
   const Dataset test_set = make_toy_dataset({"moons", 100, 0.1, /*seed=*/1});
 
   // 2. A 2-16-16-1 ReLU network and mini-batch SGD; every step's batch is recorded so the training can be replayed.
-  const auto model = build_model({"mlp:16-16", {2}, 1, InitKind::he_normal, /*seed=*/0});
-  const std::vector<Tensor> theta0 = parameter_values(*model);
+  const ModelOptions architecture{"mlp:16-16", {2}, 1, InitKind::he_normal, /*seed=*/0};
+  const auto model = build_model(architecture);
+  const Parameters theta0 = initial_parameters(*model, architecture);
   TrainOptions options;
   options.epochs = 5;
   options.batch_size = 30;
   options.learning_rate = 0.3;
-  const TrainResult trained = train(*model, train_set, test_set, options);
+  const TrainResult trained = train(*model, theta0, train_set, test_set, options);
   std::printf("trained %zu SGD steps; test accuracy %.1f%%\n", trained.steps.size(), 100 * trained.metrics.back().test_accuracy);
 
-  // 3. Back to θ_0, then replay the steps and accumulate the kernel terms for every test input.
-  set_parameter_values(*model, theta0);
+  // 3. From θ_0, replay the steps and accumulate the kernel terms for every test input.
   const TrainingRecord record{&train_set, &trained.steps, options.weight_decay, options.loss};
-  const EpkResult result = exact_path_kernel(*model, test_set.inputs, record);
+  const EpkResult result = exact_path_kernel(*model, theta0, test_set.inputs, record);
 
   // 4. The exact path kernel reproduces the network to rounding; the approximate kernels do not.
   std::printf("%-10s %14s %14s %10s\n", "kernel", "max abs error", "max rel error", "decisions");

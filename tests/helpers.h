@@ -34,6 +34,25 @@ struct NetCase {
   InitKind init;
 };
 
+// A network's structure and its θ_0, as build_model and initial_parameters give them.
+struct Network {
+  std::unique_ptr<Sequential> model;
+  Parameters theta;
+};
+inline Network network(const ModelOptions& options) {
+  Network net;
+  net.model = build_model(options);
+  net.theta = initial_parameters(*net.model, options);
+  return net;
+}
+
+// θ as tape leaves (copies) for a forward and backward on the tape.
+inline std::vector<Var> parameter_vars(const Parameters& theta) {
+  std::vector<Var> vars;
+  for (const Tensor& tensor : theta) vars.push_back(parameter(tensor));
+  return vars;
+}
+
 // count random inputs of a sample shape, uniform in [low, high).
 inline Tensor random_inputs(const Shape& sample, int64_t count, Rng& rng, double low = -1.0, double high = 1.0) {
   Shape shape = sample;

@@ -32,18 +32,17 @@ Trained train_toy(const std::string& spec, int64_t outputs, const TrainOptions& 
   for (int64_t n = 0; n < data.size(); ++n) (n < count ? first : rest).push_back(n);
   t.train = data.subset(first);
   t.test = data.subset(rest);
-  t.model = build_model({spec, {2}, outputs, InitKind::he_normal, 5});
-  t.theta0 = parameter_values(*t.model);
+  const ModelOptions architecture{spec, {2}, outputs, InitKind::he_normal, 5};
+  t.model = build_model(architecture);
+  t.theta0 = initial_parameters(*t.model, architecture);
   t.options = options;
-  t.result = train(*t.model, t.train, t.test, options);
-  set_parameter_values(*t.model, t.theta0);
+  t.result = train(*t.model, t.theta0, t.train, t.test, options);
   return t;
 }
 
 EpkResult run_epk(Trained& t, const EpkOptions& options = {}) {
-  set_parameter_values(*t.model, t.theta0);
   TrainingRecord record{&t.train, &t.result.steps, t.options.weight_decay, t.options.loss};
-  return exact_path_kernel(*t.model, t.test.inputs, record, options);
+  return exact_path_kernel(*t.model, t.theta0, t.test.inputs, record, options);
 }
 
 const KernelMachine& machine(const EpkResult& result, PathKernel kind) {
@@ -190,8 +189,10 @@ TEST_CASE("attributions sum to each test output's change, and the EPK matrix car
 
 TEST_CASE("the piece finder finds a ReLU switching inside a step, in the first and in a deeper layer") {
   // f(x) = v·relu(w x + b) + c with one hidden unit; along the segment only b moves: b(t) = −0.5 + t.
-  auto model = build_model({"mlp:1", {1}, 1, InitKind::glorot_uniform, 0});
-  std::vector<Tensor> base = parameter_values(*model), direction;
+  const test::Network network_ = test::network({"mlp:1", {1}, 1, InitKind::glorot_uniform, 0});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
+  std::vector<Tensor> base = theta, direction;
   base[0][0] = 1.0;   // w
   base[1][0] = -0.5;  // b
   base[2][0] = 2.0;   // v
@@ -207,8 +208,9 @@ TEST_CASE("the piece finder finds a ReLU switching inside a step, in the first a
   CHECK(pieces[2] == std::vector<double>{0.0, 1.0});             // negative throughout
 
   // Two hidden layers, both weights moving: the second layer's input is quadratic in t on the first layer's piece.
-  auto deep = build_model({"mlp:1-1", {1}, 1, InitKind::glorot_uniform, 0});
-  std::vector<Tensor> b2 = parameter_values(*deep), d2;
+  const test::Network deep_network = test::network({"mlp:1-1", {1}, 1, InitKind::glorot_uniform, 0});
+  const auto& deep = deep_network.model;
+  std::vector<Tensor> b2 = deep_network.theta, d2;
   for (Tensor& p : b2) p.fill(0.0);
   for (const Tensor& p : b2) d2.emplace_back(p.shape());
   b2[0][0] = 1.0;  // w1: z1 = x (t-independent, positive for x = 1)
@@ -255,17 +257,17 @@ TEST_CASE("the EPK of a conv net with max-pooling is exact and gives the same bi
     data.labels.push_back(data.inputs[n * 36] > 0.5 ? 1 : 0);
     data.source_indices.push_back(n);
   }
-  auto model = build_model({"conv:3,M,4", {1, 6, 6}, 1, InitKind::he_normal, 1});
-  const std::vector<Tensor> theta0 = parameter_values(*model);
-  const TrainResult trained = train(*model, data, data, sgd(2, 10, 0.3));
+  const test::Network network_ = test::network({"conv:3,M,4", {1, 6, 6}, 1, InitKind::he_normal, 1});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
+  const TrainResult trained = train(*model, theta, data, data, sgd(2, 10, 0.3));
   const Tensor test = test::random_tensor({7, 1, 6, 6}, rng, 0.0, 1.0);
   TrainingRecord record{&data, &trained.steps, 0.0, LossKind::logistic};
   std::vector<EpkResult> results;
   const int saved = omp_get_max_threads();
   for (int threads : {1, 2, 4}) {
     omp_set_num_threads(threads);
-    set_parameter_values(*model, theta0);
-    results.push_back(exact_path_kernel(*model, test, record));
+    results.push_back(exact_path_kernel(*model, theta, test, record));
   }
   omp_set_num_threads(saved);
   check_exact(results[0]);
@@ -285,23 +287,21 @@ TEST_CASE("with training-time augmentation the EPK replays the augmented batches
     data.labels.push_back(data.inputs[n * 36 + 14] > 0.5 ? 1 : 0);
     data.source_indices.push_back(n);
   }
-  auto model = build_model({"conv:3,M", {1, 6, 6}, 1, InitKind::he_normal, 1});
-  const std::vector<Tensor> theta0 = parameter_values(*model);
+  const test::Network network_ = test::network({"conv:3,M", {1, 6, 6}, 1, InitKind::he_normal, 1});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   TrainOptions options = sgd(2, 8, 0.3);
   options.augment = true;
-  const TrainResult trained = train(*model, data, data, options);
-  const std::vector<Tensor> thetaT = parameter_values(*model);
+  const TrainResult trained = train(*model, theta, data, data, options);
+  const Parameters& thetaT = trained.final_parameters;
   const Tensor test = test::random_tensor({5, 1, 6, 6}, rng, 0.0, 1.0);
   TrainingRecord record{&data, &trained.steps, 0.0, LossKind::logistic, augmentation_of(options)};
-  set_parameter_values(*model, theta0);
-  const EpkResult result = exact_path_kernel(*model, test, record);
+  const EpkResult result = exact_path_kernel(*model, theta, test, record);
   check_exact(result);
-  for (size_t k = 0; k < thetaT.size(); ++k) CHECK(test::bit_equal(parameter_values(*model)[k], thetaT[k]));
+  for (size_t k = 0; k < thetaT.size(); ++k) CHECK(test::bit_equal(result.final_parameters[k], thetaT[k]));
   // Ignoring the augmentation replays another trajectory: the network it ends at is not the trained one.
   TrainingRecord plain{&data, &trained.steps, 0.0, LossKind::logistic};
-  set_parameter_values(*model, theta0);
-  exact_path_kernel(*model, test, plain);
-  CHECK_FALSE(test::bit_equal(parameter_values(*model)[0], thetaT[0]));
+  CHECK_FALSE(test::bit_equal(exact_path_kernel(*model, theta, test, plain).final_parameters[0], thetaT[0]));
 }
 
 }  // namespace ks

@@ -9,9 +9,9 @@
 namespace ks {
 
 // Row n·C + c of the Jacobian by the tape: one backward per sample and output.
-static Tensor tape_jacobian(const Sequential& model, const Tensor& inputs) {
+static Tensor tape_jacobian(const Sequential& model, const Parameters& theta, const Tensor& inputs) {
   const int64_t N = inputs.dim(0), row_size = inputs.numel() / N;
-  const auto params = model.parameter_vars();
+  const auto params = test::parameter_vars(theta);
   const int64_t P = model.parameter_count();
   Shape one = inputs.shape();
   one[0] = 1;
@@ -19,13 +19,13 @@ static Tensor tape_jacobian(const Sequential& model, const Tensor& inputs) {
   std::vector<std::vector<double>> rows;
   for (int64_t n = 0; n < N; ++n) {
     Tensor x(one, std::vector<double>(inputs.data() + n * row_size, inputs.data() + (n + 1) * row_size));
-    Var out = model.forward(constant(x));
+    Var out = model.forward(constant(x), params);
     C = out->value.dim(1);
     for (int64_t c = 0; c < C; ++c) {
       zero_grad(params);
       Tensor seed(out->shape());
       seed[c] = 1.0;
-      backward(model.forward(constant(x)), seed);
+      backward(model.forward(constant(x), params), seed);
       std::vector<double> row;
       for (const Var& p : params) row.insert(row.end(), p->grad.values().begin(), p->grad.values().end());
       rows.push_back(row);
@@ -49,9 +49,11 @@ const std::vector<NetCase> kNets{
 TEST_CASE("the batched Jacobian equals N·C single-sample tape backward passes within 1e-13") {
   Rng rng(17);
   for (const NetCase& net : kNets) {
-    auto model = build_model({net.spec, net.sample, net.outputs, net.init, 3});
+    const test::Network network_ = test::network({net.spec, net.sample, net.outputs, net.init, 3});
+    const auto& model = network_.model;
+    const Parameters& theta = network_.theta;
     const Tensor inputs = test::random_inputs(net.sample, 5, rng);
-    const Tensor fast = per_sample_jacobian(*model, inputs), slow = tape_jacobian(*model, inputs);
+    const Tensor fast = per_sample_jacobian(*model, theta, inputs), slow = tape_jacobian(*model, theta, inputs);
     INFO(net.spec);
     REQUIRE(fast.shape() == slow.shape());
     CHECK(fast.vector().norm() > 0.0);
@@ -62,10 +64,12 @@ TEST_CASE("the batched Jacobian equals N·C single-sample tape backward passes w
 TEST_CASE("the batched Jacobian matches central finite differences within 1e-7") {
   Rng rng(23);
   for (const NetCase& net : kNets) {
-    auto model = build_model({net.spec, net.sample, net.outputs, net.init, 4});
+    const test::Network network_ = test::network({net.spec, net.sample, net.outputs, net.init, 4});
+    const auto& model = network_.model;
+    const Parameters& theta = network_.theta;
     const Tensor inputs = test::random_inputs(net.sample, 2, rng);
-    const Tensor J = per_sample_jacobian(*model, inputs);
-    const auto params = model->parameter_vars();
+    const Tensor J = per_sample_jacobian(*model, theta, inputs);
+    const auto params = test::parameter_vars(theta);
     const int64_t P = model->parameter_count(), rows = J.dim(0);
     Tensor numeric({rows, P});
     const double h = 1e-6;
@@ -74,9 +78,9 @@ TEST_CASE("the batched Jacobian matches central finite differences within 1e-7")
       for (int64_t i = 0; i < p->value.numel(); ++i, ++column) {
         const double saved = p->value[i];
         p->value[i] = saved + h;
-        const Tensor plus = model->forward(constant(inputs))->value;
+        const Tensor plus = model->forward(constant(inputs), params)->value;
         p->value[i] = saved - h;
-        const Tensor minus = model->forward(constant(inputs))->value;
+        const Tensor minus = model->forward(constant(inputs), params)->value;
         p->value[i] = saved;
         for (int64_t r = 0; r < rows; ++r) numeric[r * P + column] = (plus[r] - minus[r]) / (2 * h);
       }

@@ -27,20 +27,22 @@ Tensor random_inputs(const Shape& sample, int64_t count, Rng& rng) { return test
 TEST_CASE("both contraction methods agree, match J Jᵀ, and give a symmetric positive semi-definite Gram") {
   Rng rng(31);
   for (const NetCase& net : kNets) {
-    auto model = build_model({net.spec, net.sample, net.outputs, net.init, 5});
+    const test::Network network_ = test::network({net.spec, net.sample, net.outputs, net.init, 5});
+    const auto& model = network_.model;
+    const Parameters& theta = network_.theta;
     const Tensor x = random_inputs(net.sample, 70, rng);  // three tiles, the last partial
     const Tensor y = random_inputs(net.sample, 9, rng);
     NtkOptions jacobian_options, structured_options;
     jacobian_options.method = KernelMethod::jacobian;
     structured_options.method = KernelMethod::structured;
-    const Tensor by_jacobian = ntk_gram(*model, x, nullptr, jacobian_options);
-    const Tensor by_structure = ntk_gram(*model, x, nullptr, structured_options);
-    const Tensor automatic = ntk_gram(*model, x, nullptr);
+    const Tensor by_jacobian = ntk_gram(*model, theta, x, nullptr, jacobian_options);
+    const Tensor by_structure = ntk_gram(*model, theta, x, nullptr, structured_options);
+    const Tensor automatic = ntk_gram(*model, theta, x, nullptr);
     INFO(net.spec);
     CHECK(by_jacobian.shape() == Shape{70 * net.outputs, 70 * net.outputs});
     CHECK(test::relative_error(by_jacobian, by_structure) < 1e-12);
     CHECK(test::relative_error(by_jacobian, automatic) < 1e-12);
-    const Tensor J = per_sample_jacobian(*model, x);
+    const Tensor J = per_sample_jacobian(*model, theta, x);
     Tensor reference({J.dim(0), J.dim(0)});
     reference.matrix() = J.matrix() * J.matrix().transpose();
     CHECK(test::relative_error(automatic, reference) < 1e-12);
@@ -49,19 +51,19 @@ TEST_CASE("both contraction methods agree, match J Jᵀ, and give a symmetric po
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(Eigen::MatrixXd(automatic.matrix()));
     CHECK(eigen.eigenvalues().minCoeff() >= -1e-10 * automatic.matrix().trace());
     // A cross Gram equals J_x J_yᵀ.
-    const Tensor cross = ntk_gram(*model, x, &y);
-    const Tensor Jy = per_sample_jacobian(*model, y);
+    const Tensor cross = ntk_gram(*model, theta, x, &y);
+    const Tensor Jy = per_sample_jacobian(*model, theta, y);
     Tensor cross_reference({J.dim(0), Jy.dim(0)});
     cross_reference.matrix() = J.matrix() * Jy.matrix().transpose();
     CHECK(test::relative_error(cross, cross_reference) < 1e-12);
     // The diagonal alone and the trace reduction.
-    const Tensor diagonal = ntk_diagonal(*model, x);
+    const Tensor diagonal = ntk_diagonal(*model, theta, x);
     Tensor reference_diagonal({J.dim(0)});
     for (int64_t r = 0; r < J.dim(0); ++r) reference_diagonal[r] = reference[r * J.dim(0) + r];
     CHECK(test::relative_error(diagonal, reference_diagonal) < 1e-12);
     NtkOptions traced;
     traced.trace_outputs = true;
-    const Tensor reduced = ntk_gram(*model, x, &y, traced);
+    const Tensor reduced = ntk_gram(*model, theta, x, &y, traced);
     const int64_t C = net.outputs;
     double worst = 0.0;
     for (int64_t n = 0; n < 70; ++n)
@@ -76,15 +78,17 @@ TEST_CASE("both contraction methods agree, match J Jᵀ, and give a symmetric po
 
 TEST_CASE("the Gram is bit-identical for 1, 2 and 4 threads") {
   Rng rng(41);
-  auto model = build_model({"vgg:2", {3, 8, 8}, 2, InitKind::glorot_uniform, 1});
+  const test::Network network_ = test::network({"vgg:2", {3, 8, 8}, 2, InitKind::glorot_uniform, 1});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   const Tensor x = random_inputs({3, 8, 8}, 100, rng);
   std::vector<Tensor> grams, diagonals, conjugates;
   const int saved = omp_get_max_threads();
   for (int threads : {1, 2, 4}) {
     omp_set_num_threads(threads);
-    grams.push_back(ntk_gram(*model, x, nullptr));
-    diagonals.push_back(ntk_diagonal(*model, x));
-    conjugates.push_back(conjugate_kernel(*model, x, nullptr));
+    grams.push_back(ntk_gram(*model, theta, x, nullptr));
+    diagonals.push_back(ntk_diagonal(*model, theta, x));
+    conjugates.push_back(conjugate_kernel(*model, theta, x, nullptr));
   }
   omp_set_num_threads(saved);
   for (int k : {1, 2}) {
@@ -96,36 +100,42 @@ TEST_CASE("the Gram is bit-identical for 1, 2 and 4 threads") {
 
 TEST_CASE("a tight memory budget (several panels) gives the same Gram") {
   Rng rng(43);
-  auto model = build_model({"mlp:8", {6}, 1, InitKind::glorot_uniform, 1});
+  const test::Network network_ = test::network({"mlp:8", {6}, 1, InitKind::glorot_uniform, 1});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   const Tensor x = random_inputs({6}, 130, rng);
   NtkOptions tight;
   tight.memory_budget_bytes = 1.0;
   tight.method = KernelMethod::jacobian;
   NtkOptions roomy;
   roomy.method = KernelMethod::jacobian;
-  CHECK(test::bit_equal(ntk_gram(*model, x, nullptr, tight), ntk_gram(*model, x, nullptr, roomy)));
+  CHECK(test::bit_equal(ntk_gram(*model, theta, x, nullptr, tight), ntk_gram(*model, theta, x, nullptr, roomy)));
 }
 
 TEST_CASE("conjugate kernel is φφᵀ of the last hidden layer; cosine normalisation puts ones on the diagonal") {
   Rng rng(47);
-  auto model = build_model({"mlp:12-7", {4}, 1, InitKind::glorot_uniform, 2});
+  const test::Network network_ = test::network({"mlp:12-7", {4}, 1, InitKind::glorot_uniform, 2});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   const Tensor x = random_inputs({4}, 40, rng);
-  const Tensor features = conjugate_features(*model, x);
+  const Tensor features = conjugate_features(*model, theta, x);
   CHECK(features.shape() == Shape{40, 7});
   // The features are the last hidden activations: relu(...) ≥ 0 and the final layer maps them to the output.
   CHECK(features.vector().minCoeff() >= 0.0);
-  const Tensor K = conjugate_kernel(*model, x, nullptr);
+  const Tensor K = conjugate_kernel(*model, theta, x, nullptr);
   Tensor reference({40, 40});
   reference.matrix() = features.matrix() * features.matrix().transpose();
   CHECK(test::relative_error(K, reference) < 1e-14);
-  const Tensor diagonal = ntk_diagonal(*model, x);
-  const Tensor cosine = cosine_normalise(ntk_gram(*model, x, nullptr), diagonal, diagonal);
+  const Tensor diagonal = ntk_diagonal(*model, theta, x);
+  const Tensor cosine = cosine_normalise(ntk_gram(*model, theta, x, nullptr), diagonal, diagonal);
   for (int64_t n = 0; n < 40; ++n) CHECK(cosine[n * 40 + n] == doctest::Approx(1.0).epsilon(1e-14));
   CHECK(cosine.vector().cwiseAbs().maxCoeff() <= 1.0 + 1e-12);
 }
 
 TEST_CASE("the cost model takes the structured path for dense layers and the Jacobian path for early convolutions") {
-  auto model = build_model({"vgg:16", {3, 32, 32}, 1, InitKind::glorot_uniform, 0});
+  const test::Network network_ = test::network({"vgg:16", {3, 32, 32}, 1, InitKind::glorot_uniform, 0});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   const auto methods = chosen_methods(*model, {3, 32, 32}, KernelMethod::automatic);
   REQUIRE(methods.size() == 5);
   CHECK(methods[0] == KernelMethod::jacobian);

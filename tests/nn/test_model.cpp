@@ -7,57 +7,61 @@
 
 namespace ks {
 
-static std::vector<std::string> names_of(const Sequential& model) {
-  std::vector<std::string> names;
-  for (auto& named : model.parameters()) names.push_back(named.first);
-  return names;
-}
+static std::vector<std::string> names_of(const Sequential& model) { return model.parameter_names(); }
 
 TEST_CASE("mlp:512-512 is Sequential(Flatten, Linear, ReLU, Linear, ReLU, Linear) with PyTorch names") {
-  auto model = build_model({"mlp:512-512", {1, 28, 28}, 1, InitKind::glorot_uniform, 0});
+  const test::Network network_ = test::network({"mlp:512-512", {1, 28, 28}, 1, InitKind::glorot_uniform, 0});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   CHECK(names_of(*model) == std::vector<std::string>{"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"});
   CHECK(model->parameter_count() == 784 * 512 + 512 + 512 * 512 + 512 + 512 + 1);
-  CHECK(model->parameters()[0].second->value.shape() == Shape{512, 784});
+  CHECK(theta[0].shape() == Shape{512, 784});
   CHECK(model->describe().find("(2): ReLU()") != std::string::npos);
 }
 
 TEST_CASE("vgg:16 is the after-kernel paper's VGG-like net") {
-  auto model = build_model({"vgg:16", {3, 32, 32}, 1, InitKind::glorot_uniform, 0});
+  const test::Network network_ = test::network({"vgg:16", {3, 32, 32}, 1, InitKind::glorot_uniform, 0});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   CHECK(names_of(*model) == std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias", "5.weight", "5.bias",
                                                      "7.weight", "7.bias", "11.weight", "11.bias"});
-  CHECK(model->parameters()[6].second->value.shape() == Shape{32, 32, 3, 3});
-  CHECK(model->parameters()[8].second->value.shape() == Shape{1, 32 * 8 * 8});
-  Var out = model->forward(constant(Tensor({2, 3, 32, 32}, 0.5)));
+  CHECK(theta[6].shape() == Shape{32, 32, 3, 3});
+  CHECK(theta[8].shape() == Shape{1, 32 * 8 * 8});
+  Var out = model->forward(constant(Tensor({2, 3, 32, 32}, 0.5)), test::parameter_vars(theta));
   CHECK(out->shape() == Shape{2, 1});
   auto same = build_model({"conv:16,16,M,32,32,M", {3, 32, 32}, 1, InitKind::glorot_uniform, 0});
   CHECK(same->describe() == model->describe());
 }
 
 TEST_CASE("activation suffix, multi-class head and NTK parameterisation") {
-  auto model = build_model({"mlp:8/tanh", {2}, 3, InitKind::ntk, 1});
+  const test::Network network_ = test::network({"mlp:8/tanh", {2}, 3, InitKind::ntk, 1});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   CHECK(model->describe().find("Tanh()") != std::string::npos);
-  Var out = model->forward(constant(Tensor({4, 2}, 1.0)));
+  Var out = model->forward(constant(Tensor({4, 2}, 1.0)), test::parameter_vars(theta));
   CHECK(out->shape() == Shape{4, 3});
-  // NTK: weights are N(0,1) draws, the forward multiplies by 1/sqrt(fan_in).
-  auto* dense = dynamic_cast<Dense*>(model->layers()[1].get());
-  REQUIRE(dense);
-  CHECK(dense->options().weight_multiplier == doctest::Approx(1 / std::sqrt(2.0)));
+  // NTK: weights are N(0,1) draws, the forward multiplies by 1/sqrt(fan_in): one input in unit 0 gives w·x/sqrt(2).
+  Tensor x({1, 2});
+  x[0] = 1.0;
+  Parameters zero_bias = theta;
+  const Tensor hidden = model->layers()[1]->apply(x, model->weights(zero_bias, 1), nullptr);
+  CHECK(hidden[0] == doctest::Approx(theta[0][0] / std::sqrt(2.0)));
 }
 
 TEST_CASE("Glorot-uniform stays within its limit and zero biases; the same seed gives the same bits") {
-  auto a = build_model({"mlp:300", {100}, 1, InitKind::glorot_uniform, 7});
-  auto b = build_model({"mlp:300", {100}, 1, InitKind::glorot_uniform, 7});
-  auto c = build_model({"mlp:300", {100}, 1, InitKind::glorot_uniform, 8});
-  const Tensor& w = a->parameters()[0].second->value;
+  const test::Network a = test::network({"mlp:300", {100}, 1, InitKind::glorot_uniform, 7});
+  const test::Network b = test::network({"mlp:300", {100}, 1, InitKind::glorot_uniform, 7});
+  const test::Network c = test::network({"mlp:300", {100}, 1, InitKind::glorot_uniform, 8});
+  const Tensor& w = a.theta[0];
   const double limit = std::sqrt(6.0 / 400.0);
   CHECK(w.vector().maxCoeff() <= limit);
   CHECK(w.vector().minCoeff() >= -limit);
   CHECK(w.vector().maxCoeff() > 0.95 * limit);
-  CHECK(a->parameters()[1].second->value.vector().norm() == 0.0);
-  CHECK(test::bit_equal(w, b->parameters()[0].second->value));
-  CHECK_FALSE(test::bit_equal(w, c->parameters()[0].second->value));
-  auto he = build_model({"mlp:2000", {500}, 1, InitKind::he_normal, 7});
-  const Tensor& hw = he->parameters()[0].second->value;
+  CHECK(a.theta[1].vector().norm() == 0.0);
+  CHECK(test::bit_equal(w, b.theta[0]));
+  CHECK_FALSE(test::bit_equal(w, c.theta[0]));
+  const test::Network he = test::network({"mlp:2000", {500}, 1, InitKind::he_normal, 7});
+  const Tensor& hw = he.theta[0];
   CHECK(std::sqrt(hw.vector().squaredNorm() / hw.numel()) == doctest::Approx(std::sqrt(2.0 / 500)).epsilon(0.01));
 }
 

@@ -19,8 +19,10 @@ static bool same_bits(const std::vector<Tensor>& a, const std::vector<Tensor>& b
 TEST_CASE("replaying the recorded trajectory gives bit-identical parameters at every step") {
   const Dataset data = make_toy_dataset({"spirals", 120, 0.05, 3});
   for (const char* spec : {"mlp:16-16", "mlp:12/tanh"}) {
-    auto model = build_model({spec, {2}, 1, InitKind::glorot_uniform, 4});
-    const std::vector<Tensor> theta0 = parameter_values(*model);
+    const test::Network network_ = test::network({spec, {2}, 1, InitKind::glorot_uniform, 4});
+    const auto& model = network_.model;
+    const Parameters& theta = network_.theta;
+    const Parameters& theta0 = theta;
     std::vector<std::vector<Tensor>> seen;  // θ_s for every s, recorded during training
     TrainOptions options;
     options.epochs = 3;
@@ -31,20 +33,20 @@ TEST_CASE("replaying the recorded trajectory gives bit-identical parameters at e
     options.checkpoint_every = 1;
     TrainCallbacks callbacks;
     callbacks.on_checkpoint = [&](int64_t, const std::vector<Tensor>& values) { seen.push_back(values); };
-    const TrainResult result = train(*model, data, data, options, callbacks);
-    seen.push_back(parameter_values(*model));
+    const TrainResult result = train(*model, theta, data, data, options, callbacks);
+    seen.push_back(result.final_parameters);
     REQUIRE(seen.size() == result.steps.size());
     CHECK(result.steps.back().learning_rate == doctest::Approx(0.03));
-    set_parameter_values(*model, theta0);
+    Parameters current = theta0;
     for (size_t s = 0; s < result.steps.size(); ++s) {
-      replay(*model, data, result.steps, static_cast<int64_t>(s), static_cast<int64_t>(s) + 1, options.weight_decay, options.loss);
+      current = replay(*model, current, data, result.steps, static_cast<int64_t>(s), static_cast<int64_t>(s) + 1, options.weight_decay, options.loss);
       INFO(spec << " step " << s + 1);
-      CHECK(same_bits(parameter_values(*model), seen[s]));
+      CHECK(same_bits(current, seen[s]));
     }
     // A replay with the wrong weight decay drifts: the comparison can fail.
-    set_parameter_values(*model, theta0);
-    replay(*model, data, result.steps, 0, static_cast<int64_t>(result.steps.size()), 0.0, options.loss);
-    CHECK_FALSE(same_bits(parameter_values(*model), seen.back()));
+    CHECK_FALSE(same_bits(replay(*model, theta0, data, result.steps, 0, static_cast<int64_t>(result.steps.size()), 0.0, options.loss), seen.back()));
+    // θ is an argument: training and replay left θ_0 as it was.
+    CHECK(same_bits(theta0, test::network({spec, {2}, 1, InitKind::glorot_uniform, 4}).theta));
   }
 }
 
@@ -55,14 +57,15 @@ TEST_CASE("training gives the same bits with 1, 2 and 4 threads") {
   const int saved = omp_get_max_threads();
   for (int threads : {1, 2, 4}) {
     omp_set_num_threads(threads);
-    auto model = build_model({"conv:4,M,6", {3, 8, 8}, 3, InitKind::he_normal, 2});
+    const test::Network network_ = test::network({"conv:4,M,6", {3, 8, 8}, 3, InitKind::he_normal, 2});
+    const auto& model = network_.model;
+    const Parameters& theta = network_.theta;
     TrainOptions options;
     options.epochs = 2;
     options.batch_size = 40;  // more than one conv chunk per batch
     options.learning_rate = 0.1;
     options.loss = LossKind::cross_entropy;
-    train(*model, data, data, options);
-    results.push_back(parameter_values(*model));
+    results.push_back(train(*model, theta, data, data, options).final_parameters);
   }
   omp_set_num_threads(saved);
   CHECK(same_bits(results[0], results[1]));
@@ -72,27 +75,31 @@ TEST_CASE("training gives the same bits with 1, 2 and 4 threads") {
 TEST_CASE("a NaN loss stops training with an error naming the step") {
   Dataset data = make_toy_dataset({"moons", 40, 0.1, 1});
   data.inputs[2 * 17] = std::nan("");
-  auto model = build_model({"mlp:4", {2}, 1, InitKind::glorot_uniform, 0});
+  const test::Network network_ = test::network({"mlp:4", {2}, 1, InitKind::glorot_uniform, 0});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
   TrainOptions options;
   options.batch_size = 40;
-  CHECK_THROWS_WITH_AS(train(*model, data, data, options), doctest::Contains("at step 0"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(train(*model, theta, data, data, options), doctest::Contains("at step 0"), std::runtime_error);
   Dataset good = make_toy_dataset({"moons", 40, 0.1, 1});
   options.learning_rate = 1e300;
   options.epochs = 5;
-  CHECK_THROWS_WITH_AS(train(*model, good, good, options), doctest::Contains("diverged"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(train(*model, theta, good, good, options), doctest::Contains("diverged"), std::runtime_error);
 }
 
 TEST_CASE("full-batch gradient descent on a toy set drives the loss down; MSE and cross-entropy heads train") {
   const Dataset data = make_toy_dataset({"moons", 200, 0.1, 5});
   for (LossKind loss : {LossKind::logistic, LossKind::mse, LossKind::cross_entropy}) {
     const int64_t outputs = loss == LossKind::cross_entropy ? 2 : 1;
-    auto model = build_model({"mlp:32-32", {2}, outputs, InitKind::glorot_uniform, 1});
+    const test::Network network_ = test::network({"mlp:32-32", {2}, outputs, InitKind::glorot_uniform, 1});
+    const auto& model = network_.model;
+    const Parameters& theta = network_.theta;
     TrainOptions options;
     options.epochs = 300;
     options.batch_size = 1000;
     options.learning_rate = loss == LossKind::mse ? 0.1 : 0.5;
     options.loss = loss;
-    const TrainResult result = train(*model, data, data, options);
+    const TrainResult result = train(*model, theta, data, data, options);
     INFO(loss_name(loss));
     CHECK(result.steps.size() == 300);
     CHECK(result.steps.back().batch.size() == 200);
@@ -104,22 +111,20 @@ TEST_CASE("full-batch gradient descent on a toy set drives the loss down; MSE an
 TEST_CASE("augmented training replays bit-exactly, and the exact path kernel sees the augmented images") {
   Rng rng(12);
   const Dataset data = test::random_image_dataset({1, 8, 8}, 24, 2, rng);
-  auto model = build_model({"conv:3,M", {1, 8, 8}, 1, InitKind::glorot_uniform, 1});
-  const std::vector<Tensor> theta0 = parameter_values(*model);
+  const test::Network network_ = test::network({"conv:3,M", {1, 8, 8}, 1, InitKind::glorot_uniform, 1});
+  const auto& model = network_.model;
+  const Parameters& theta = network_.theta;
+  const Parameters& theta0 = theta;
   TrainOptions options;
   options.epochs = 2;
   options.batch_size = 8;
   options.learning_rate = 0.2;
   options.augment = true;
-  const TrainResult result = train(*model, data, data, options);
-  const std::vector<Tensor> thetaT = parameter_values(*model);
-  set_parameter_values(*model, theta0);
-  replay(*model, data, result.steps, 0, static_cast<int64_t>(result.steps.size()), 0.0, options.loss, augmentation_of(options));
-  CHECK(same_bits(parameter_values(*model), thetaT));
+  const TrainResult result = train(*model, theta, data, data, options);
+  const Parameters& thetaT = result.final_parameters;
+  CHECK(same_bits(replay(*model, theta0, data, result.steps, 0, static_cast<int64_t>(result.steps.size()), 0.0, options.loss, augmentation_of(options)), thetaT));
   // Without the augmentation the replay is a different trajectory: the check above can fail.
-  set_parameter_values(*model, theta0);
-  replay(*model, data, result.steps, 0, static_cast<int64_t>(result.steps.size()), 0.0, options.loss);
-  CHECK_FALSE(same_bits(parameter_values(*model), thetaT));
+  CHECK_FALSE(same_bits(replay(*model, theta0, data, result.steps, 0, static_cast<int64_t>(result.steps.size()), 0.0, options.loss), thetaT));
 }
 
 }  // namespace ks
