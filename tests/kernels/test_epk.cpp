@@ -304,4 +304,28 @@ TEST_CASE("with training-time augmentation the EPK replays the augmented batches
   CHECK_FALSE(test::bit_equal(exact_path_kernel(*model, theta, test, plain).final_parameters[0], thetaT[0]));
 }
 
+
+TEST_CASE("a layer kind added through the contract alone (average pooling, k x k and global) keeps the EPK exact") {
+  Rng rng(9);
+  Dataset data;
+  data.inputs = test::random_tensor({24, 1, 8, 8}, rng, 0.0, 1.0);
+  for (int n = 0; n < 24; ++n) {
+    data.labels.push_back(data.inputs[n * 64 + 27] > 0.5 ? 1 : 0);
+    data.source_indices.push_back(n);
+  }
+  const test::Network network_ = test::network({"conv:3,A,4,AG", {1, 8, 8}, 1, InitKind::he_normal, 2});
+  const TrainResult trained = train(*network_.model, network_.theta, data, data, sgd(2, 8, 0.5));
+  const Tensor test = test::random_tensor({4, 1, 8, 8}, rng, 0.0, 1.0);
+  const TrainingRecord record{&data, &trained.steps, 0.0, LossKind::logistic};
+  const EpkResult result = exact_path_kernel(*network_.model, network_.theta, test, record);
+  check_exact(result);
+  CHECK(result.quadrature.breakpoints > 0);  // ReLUs switch along the way: the piece finder was needed
+  const EpkResult crude = exact_path_kernel(*network_.model, network_.theta, test, record, [] {
+    EpkOptions o;
+    o.quadrature = PathQuadrature::crude;
+    return o;
+  }());
+  CHECK(machine(crude, PathKernel::exact).max_abs_error > 1e3 * machine(result, PathKernel::exact).max_abs_error);
+}
+
 }  // namespace ks
