@@ -133,9 +133,7 @@ TEST_CASE("conjugate kernel is φφᵀ of the last hidden layer; cosine normalis
 }
 
 TEST_CASE("the cost model takes the structured path for dense layers and the Jacobian path for early convolutions") {
-  const test::Network network_ = test::network({"vgg:16", {3, 32, 32}, 1, InitKind::glorot_uniform, 0});
-  const auto& model = network_.model;
-  const Parameters& theta = network_.theta;
+  const auto model = build_model({"vgg:16", {3, 32, 32}, 1, InitKind::glorot_uniform, 0});
   const auto methods = chosen_methods(*model, {3, 32, 32}, KernelMethod::automatic);
   REQUIRE(methods.size() == 5);
   CHECK(methods[0] == KernelMethod::jacobian);
