@@ -39,7 +39,7 @@ struct RunReport {
   EpkResult epk;  // on the first test_size test inputs
 };
 RunReport report_run_sections(const Run& run, const ReportOptions& options, const std::string& label);
-std::string report_page(const std::string& title, const std::string& body);  // a whole self-contained HTML page
+
 void write_report(const std::string& out, bool overwrite, const std::string& page);  // out/report.html, renamed into place when complete
 
 struct Command {

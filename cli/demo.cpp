@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "render/html.h"
 #include "datasets/loaders.h"
 #include "datasets/task.h"
 #include "kernels/after_kernel.h"

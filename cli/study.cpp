@@ -19,6 +19,7 @@
 #include "kernels/ntk.h"
 #include "kernels/svm.h"
 #include "nn/run.h"
+#include "render/study_table.h"
 
 namespace ks::cli {
 
@@ -75,28 +76,24 @@ class Stages {
   std::chrono::steady_clock::time_point start_;
 };
 
-int run_study(StudyOptions o) {
-  RunWriter writer(o.out, o.overwrite);
-  const std::filesystem::path dir = writer.directory();
-  Stages stages(5);
-
-  stages.begin("training " + o.train.arch + " on " + o.train.data + " classes " + o.train.classes);
-  o.train.out = (dir / "run").string();
-  o.train.overwrite = false;
-  if (run_train(o.train) != 0) throw std::runtime_error("study: training failed");
-  Run run = load_run(dir / "run");
-  if (!run.task.binary())
-    throw std::invalid_argument("study: the SVMs need two classes, the task has " + std::to_string(run.task.class_count) + " (use --classes A,B)");
-  const Tensor& train_inputs = run.task.train.inputs;
-  const Tensor& test_inputs = run.task.test.inputs;
-  if (run.task.test.size() == 0) throw std::invalid_argument("study: the task has no test samples");
-  const std::vector<int>& train_labels = run.task.train.labels;
-  const std::vector<int>& test_labels = run.task.test.labels;
-
-  stages.begin("kernels: NTK and conjugate kernel at θ_0 and θ_T on " + std::to_string(run.task.train.size()) + " training and " +
-               std::to_string(run.task.test.size()) + " test samples");
-  std::vector<KernelResult> kernels;
+// Everything the study computed, before anything is rendered or written.
+struct StudyResult {
+  std::vector<KernelResult> kernels;  // ntk init, conjugate init, ntk after, conjugate after
   double network_accuracy[2] = {0, 0};
+  nlohmann::json metrics;
+  Invariance invariance[2];
+  int64_t invariance_count = 0;  // 0: the inputs are not images
+};
+
+const KernelResult& find(const std::vector<KernelResult>& kernels, const std::string& name, bool after) {
+  for (const KernelResult& k : kernels)
+    if (k.name == name && k.after == after) return k;
+  throw std::logic_error("study: missing kernel " + name);
+}
+
+// The after-kernel protocol on the NTK (library), plus the conjugate kernel and its SVMs.
+void study_kernels(const Run& run, const StudyOptions& o, StudyResult& result) {
+  const Tensor &train_inputs = run.task.train.inputs, &test_inputs = run.task.test.inputs;
   AfterKernelOptions protocol;
   protocol.svm.C = o.svm_c;
   protocol.svm.scale_by_mean_norm = o.scale_kernel;
@@ -111,27 +108,19 @@ int run_study(StudyOptions o) {
   const AfterKernelResult tangent = after_kernel_protocol(*run.model, run.theta0, run.thetaT, run.task.train, run.task.test, run.config.training.loss, protocol);
   for (const AfterKernelSide* side : {&tangent.initial, &tangent.after}) {
     const Parameters& theta = side->after ? run.thetaT : run.theta0;
-    network_accuracy[side->after] = side->network_accuracy;
-    kernels.push_back({"ntk", side->after, side->train_gram, side->test_gram, side->svm, side->svm_accuracy});
-    kernels.push_back({"conjugate", side->after, conjugate_kernel(*run.model, theta, train_inputs, nullptr), conjugate_kernel(*run.model, theta, test_inputs, &train_inputs), {}, 0});
+    result.network_accuracy[side->after] = side->network_accuracy;
+    result.kernels.push_back({"ntk", side->after, side->train_gram, side->test_gram, side->svm, side->svm_accuracy});
+    KernelResult conjugate{"conjugate", side->after, conjugate_kernel(*run.model, theta, train_inputs, nullptr), conjugate_kernel(*run.model, theta, test_inputs, &train_inputs), {}, 0};
+    conjugate.svm = fit_svm(conjugate.train, run.task.train.labels, protocol.svm);
+    conjugate.test_accuracy = svm_accuracy(conjugate.svm, conjugate.test, run.task.test.labels);
+    result.kernels.push_back(std::move(conjugate));
   }
+}
 
-  stages.begin("hard-margin SVMs on the conjugate kernels (libsvm, C = " + format("%g", o.svm_c) + (o.scale_kernel ? ", kernels scaled by the mean training norm" : "") + ")");
-  for (KernelResult& k : kernels) {
-    if (k.name != "conjugate") continue;
-    k.svm = fit_svm(k.train, train_labels, protocol.svm);
-    k.test_accuracy = svm_accuracy(k.svm, k.test, test_labels);
-  }
-
-  stages.begin("kernel metrics");
-  auto find = [&](const std::string& name, bool after) -> const KernelResult& {
-    for (const KernelResult& k : kernels)
-      if (k.name == name && k.after == after) return k;
-    throw std::logic_error("study: missing kernel");
-  };
+nlohmann::json kernel_metrics(const std::vector<KernelResult>& kernels, const std::vector<int>& train_labels) {
   nlohmann::json metrics;
   for (bool after : {false, true}) {
-    const KernelResult &tangent = find("ntk", after), &conjugate = find("conjugate", after);
+    const KernelResult &tangent = find(kernels, "ntk", after), &conjugate = find(kernels, "conjugate", after);
     const EffectiveRank rank = effective_rank(tangent.train), conjugate_rank = effective_rank(conjugate.train);
     metrics[after ? "after" : "init"] = {
         {"alignment_conjugate_ntk", kernel_alignment(conjugate.train, tangent.train)},
@@ -141,106 +130,92 @@ int run_study(StudyOptions o) {
         {"effective_rank_ntk", {{"trace_over_max", rank.trace_ratio}, {"spectral_entropy", rank.entropy}}},
         {"effective_rank_conjugate", {{"trace_over_max", conjugate_rank.trace_ratio}, {"spectral_entropy", conjugate_rank.entropy}}}};
   }
-  metrics["kernel_distance_ntk_init_after"] = kernel_distance(find("ntk", false).train, find("ntk", true).train);
+  metrics["kernel_distance_ntk_init_after"] = kernel_distance(find(kernels, "ntk", false).train, find(kernels, "ntk", true).train);
+  return metrics;
+}
 
-  const bool images = test_inputs.rank() == 4;
-  Invariance invariance[2];
-  int64_t invariance_count = 0;
-  if (images) {
-    invariance_count = std::min(o.invariance_size, run.task.test.size());
-    stages.begin("invariance of the NTK on " + std::to_string(invariance_count) + " test images: shift, rotation, zoom, quadrant swap");
-    std::vector<int64_t> first;
-    for (int64_t n = 0; n < invariance_count; ++n) first.push_back(n);
-    const Tensor sample = gather_inputs(run.task.test, first);
-    for (bool after : {false, true}) {
-      invariance[after] = measure_invariance(*run.model, after ? run.thetaT : run.theta0, sample);
-    }
-  } else {
-    stages.begin("invariance skipped: the inputs are not images");
-  }
+void study_invariance(const Run& run, const StudyOptions& o, StudyResult& result) {
+  result.invariance_count = std::min(o.invariance_size, run.task.test.size());
+  std::vector<int64_t> first;
+  for (int64_t n = 0; n < result.invariance_count; ++n) first.push_back(n);
+  const Tensor sample = gather_inputs(run.task.test, first);
+  for (bool after : {false, true}) result.invariance[after] = measure_invariance(*run.model, after ? run.thetaT : run.theta0, sample);
+}
 
-  // The table: one row per quantity, initial against after training.
-  auto svm_row = [&](const std::string& label, const std::string& name, auto value) {
-    return "| " + label + " | " + value(find(name, false)) + " | " + value(find(name, true)) + " |\n";
-  };
-  auto percent = [](double x) { return format("%.2f%%", 100 * x); };
-  std::ostringstream table;
-  table << "| " << run.config.model.spec << ", " << run.task.train.class_names[0] << " vs " << run.task.train.class_names[1] << " (" << run.task.train.size()
-        << " train, " << run.task.test.size() << " test, " << run.config.training.epochs << " epochs" << (run.config.training.augment ? ", augmented" : "")
-        << ") | init | after |\n|---|---|---|\n";
-  table << "| network test accuracy | " << percent(network_accuracy[0]) << " | " << percent(network_accuracy[1]) << " |\n";
-  table << svm_row("SVM test accuracy, NTK", "ntk", [&](const KernelResult& k) { return percent(k.test_accuracy); });
-  table << svm_row("SVM test accuracy, conjugate kernel", "conjugate", [&](const KernelResult& k) { return percent(k.test_accuracy); });
-  table << svm_row("SVM support vectors, NTK / conjugate", "ntk", [&](const KernelResult& k) {
-    return std::to_string(k.svm.support_vectors) + " / " + std::to_string(find("conjugate", k.after).svm.support_vectors);
-  });
-  table << svm_row("training set separated, NTK / conjugate", "ntk", [&](const KernelResult& k) {
-    auto said = [](const SvmModel& m) { return m.separated() ? std::string("yes") : "NO (" + std::to_string(m.training_errors) + " errors)"; };
-    return said(k.svm) + " / " + said(find("conjugate", k.after).svm);
-  });
-  table << svm_row("SVM training margin, NTK", "ntk", [&](const KernelResult& k) { return format("%.4g", k.svm.margin); });
+// results.json: everything the table shows, so the table (here and in `report`) is made from it alone.
+nlohmann::json study_json(const Run& run, const StudyOptions& o, const StudyResult& result) {
   const char* stage[2] = {"init", "after"};
-  auto metric_row = [&](const std::string& label, const std::string& key) {
-    return "| " + label + " | " + format("%.4f", metrics["init"][key].get<double>()) + " | " + format("%.4f", metrics["after"][key].get<double>()) + " |\n";
-  };
-  table << metric_row("alignment of conjugate kernel with NTK", "alignment_conjugate_ntk");
-  table << metric_row("CKA of conjugate kernel with NTK", "cka_conjugate_ntk");
-  table << metric_row("target alignment of NTK", "target_alignment_ntk");
-  table << "| effective rank of NTK (trace/λmax, entropy) | " << format("%.1f", metrics["init"]["effective_rank_ntk"]["trace_over_max"].get<double>()) << ", "
-        << format("%.1f", metrics["init"]["effective_rank_ntk"]["spectral_entropy"].get<double>()) << " | "
-        << format("%.1f", metrics["after"]["effective_rank_ntk"]["trace_over_max"].get<double>()) << ", "
-        << format("%.1f", metrics["after"]["effective_rank_ntk"]["spectral_entropy"].get<double>()) << " |\n";
-  if (images) {
-    auto row = [&](const std::string& label, double Invariance::*field) {
-      return "| " + label + " | " + format("%.4f", invariance[0].*field) + " | " + format("%.4f", invariance[1].*field) + " |\n";
-    };
-    table << row("invariance to 1-pixel shifts", &Invariance::shift) << row("invariance to ±0.25 rad rotations", &Invariance::rotation)
-          << row("invariance to zoom", &Invariance::zoom) << row("quadrant-swap score (lower = more global)", &Invariance::globality);
-  }
-  table << "\nKernel distance (Fort et al.) between the NTK at init and after: " << format("%.4f", metrics["kernel_distance_ntk_init_after"].get<double>()) << "\n";
-  std::vector<std::string> not_separated;
-  for (const KernelResult& k : kernels)
-    if (!k.svm.separated()) not_separated.push_back(std::string(k.name) + (k.after ? " after" : " init"));
-  if (!not_separated.empty()) {
-    table << "\nThe training set is NOT separated by the SVM on:";
-    for (const std::string& name : not_separated) table << " " << name << ";";
-    table << " those SVMs are soft-margin solutions with C = " << format("%g", o.svm_c) << ".\n";
-  }
-
   nlohmann::json results = {{"model", run.config.model.spec},
                             {"classes", run.task.train.class_names},
                             {"train_size", run.task.train.size()},
                             {"test_size", run.task.test.size()},
                             {"epochs", run.config.training.epochs},
                             {"augment", run.config.training.augment},
-                            {"network_test_accuracy", {{"init", network_accuracy[0]}, {"after", network_accuracy[1]}}},
+                            {"network_test_accuracy", {{"init", result.network_accuracy[0]}, {"after", result.network_accuracy[1]}}},
                             {"svm_c", o.svm_c},
                             {"svm_kernel_scaled_by_mean_norm", o.scale_kernel},
-                            {"metrics", metrics},
+                            {"metrics", result.metrics},
                             {"seconds", 0.0}};
-  for (const KernelResult& k : kernels)
+  for (const KernelResult& k : result.kernels)
     results["svm"][k.name][stage[k.after]] = {{"test_accuracy", k.test_accuracy},
                                               {"support_vectors", k.svm.support_vectors},
                                               {"margin", k.svm.margin},
                                               {"separated", k.svm.separated()},
                                               {"training_errors", k.svm.training_errors}};
-  if (images) {
-    results["invariance"]["images"] = invariance_count;
+  if (result.invariance_count > 0) {
+    results["invariance"]["images"] = result.invariance_count;
     for (int after : {0, 1})
-      results["invariance"][stage[after]] = {{"shift", invariance[after].shift}, {"rotation", invariance[after].rotation},
-                                             {"zoom", invariance[after].zoom}, {"quadrant_swap", invariance[after].globality}};
+      results["invariance"][stage[after]] = {{"shift", result.invariance[after].shift}, {"rotation", result.invariance[after].rotation},
+                                             {"zoom", result.invariance[after].zoom}, {"quadrant_swap", result.invariance[after].globality}};
   }
+  return results;
+}
+
+// Trains through `train` into DIR/run and loads it; the SVMs need two classes and test samples.
+Run study_training(StudyOptions& o, const std::filesystem::path& dir) {
+  o.train.out = (dir / "run").string();
+  o.train.overwrite = false;
+  if (run_train(o.train) != 0) throw std::runtime_error("study: training failed");
+  Run run = load_run(dir / "run");
+  if (!run.task.binary())
+    throw std::invalid_argument("study: the SVMs need two classes, the task has " + std::to_string(run.task.class_count) + " (use --classes A,B)");
+  if (run.task.test.size() == 0) throw std::invalid_argument("study: the task has no test samples");
+  return run;
+}
+
+int run_study(StudyOptions o) {
+  RunWriter writer(o.out, o.overwrite);
+  const std::filesystem::path dir = writer.directory();
+  Stages stages(5);
+  stages.begin("training " + o.train.arch + " on " + o.train.data + " classes " + o.train.classes);
+  const Run run = study_training(o, dir);
+  stages.begin("kernels and hard-margin SVMs (libsvm, C = " + format("%g", o.svm_c) + (o.scale_kernel ? ", kernels scaled by the mean training norm" : "") +
+               "): NTK and conjugate kernel at θ_0 and θ_T on " + std::to_string(run.task.train.size()) + " training and " +
+               std::to_string(run.task.test.size()) + " test samples");
+  StudyResult result;
+  study_kernels(run, o, result);
+  stages.begin("kernel metrics");
+  result.metrics = kernel_metrics(result.kernels, run.task.train.labels);
+  if (run.task.test.inputs.rank() == 4) {
+    stages.begin("invariance of the NTK on " + std::to_string(std::min(o.invariance_size, run.task.test.size())) + " test images: shift, rotation, zoom, quadrant swap");
+    study_invariance(run, o, result);
+  } else {
+    stages.begin("invariance skipped: the inputs are not images");
+  }
+  stages.begin("writing the results");
+  nlohmann::json results = study_json(run, o, result);
+  const std::string table = study_table_markdown(study_table(results));
   if (!o.no_kernel_files)
-    for (const KernelResult& k : kernels) {
-      const std::string base = k.name + "_" + stage[k.after];
+    for (const KernelResult& k : result.kernels) {
+      const std::string base = k.name + (k.after ? "_after" : "_init");
       write_npy(dir / (base + "_train.npy"), k.train);
       write_npy(dir / (base + "_test_train.npy"), k.test);
     }
   results["seconds"] = stages.seconds();
   std::ofstream(dir / "results.json") << results.dump(2) << "\n";
-  std::ofstream(dir / "results.md") << table.str();
+  std::ofstream(dir / "results.md") << table;
   writer.finish();
-  std::printf("%s\nwritten to %s (results.md, results.json%s, run/) in %.0f s\n", table.str().c_str(), o.out.c_str(),
+  std::printf("%s\nwritten to %s (results.md, results.json%s, run/) in %.0f s\n", table.c_str(), o.out.c_str(),
               o.no_kernel_files ? "" : ", the kernels as .npy", results["seconds"].get<double>());
   return 0;
 }

@@ -61,7 +61,7 @@ TEST_CASE("kernelscope report on a toy run: exact table, charts, heatmaps and id
   CHECK(result.output.find("nothing") != std::string::npos);
   result = test::run_cli("report --run " + run + " --study " + run + " --test-size 2 --out " + (dir / "r3").string());
   CHECK(result.exit_code != 0);
-  CHECK(result.output.find("results.md") != std::string::npos);
+  CHECK(result.output.find("results.json") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "r3"));
 
   // The page renders: a headless Chromium screenshot is a real, non-blank picture (Chromium is optional).

@@ -3,10 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "datasets/npy.h"
 #include "kernels/svm.h"
 #include "nn/run.h"
+#include "render/study_table.h"
 #include "tests/helpers.h"
 
 namespace ks {
@@ -51,6 +53,23 @@ TEST_CASE("kernelscope study runs the after-kernel protocol and writes one resul
       }
     }
   CHECK(json["metrics"]["init"]["alignment_conjugate_ntk"].get<double>() > 0.0);
+  // The table is made from results.json alone: results.md is its Markdown form, the report shows the same rows from it.
+  std::stringstream markdown;
+  markdown << std::ifstream(dir / "s" / "results.md").rdbuf();
+  CHECK(markdown.str() == study_table_markdown(study_table(json)));
+  result = test::run_cli("report --run " + (dir / "s" / "run").string() + " --study " + (dir / "s").string() + " --test-size 2 --out " + (dir / "r").string());
+  REQUIRE(result.exit_code == 0);
+  std::stringstream page;
+  page << std::ifstream(dir / "r" / "report.html").rdbuf();
+  CHECK(page.str().find(study_table_html(study_table(json))) != std::string::npos);
+  // A results.json that is not a study's is refused, naming the file and the key.
+  fs::create_directories(dir / "fake");
+  std::ofstream(dir / "fake" / "results.json") << R"({"model": "mlp:8"})";
+  result = test::run_cli("report --run " + (dir / "s" / "run").string() + " --study " + (dir / "fake").string() + " --test-size 2 --out " + (dir / "r2").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("results.json") != std::string::npos);
+  CHECK(result.output.find("classes") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "r2"));
 
   // `kernelscope svm` on the written after kernel reports the study's accuracy; a non-square training kernel is refused.
   const std::string s = (dir / "s").string();

@@ -4,7 +4,7 @@
 
 #include <stb_image.h>
 
-#include "datasets/picture.h"
+#include "render/picture.h"
 #include "tests/helpers.h"
 
 namespace ks {

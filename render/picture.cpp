@@ -1,6 +1,6 @@
 // Pictures by direct pixel writes; PNG encoding is stb_image_write's (libstb-dev). Colour maps are small piecewise-linear
 // tables, so the same matrix always gives the same pixels.
-#include "datasets/picture.h"
+#include "render/picture.h"
 
 #include <stb_image_write.h>
 
