@@ -59,10 +59,7 @@ Tensor input_pool(const Run& run) {
 Tensor first_rows(const Tensor& pool, int64_t count) {
   if (count > pool.dim(0))
     throw std::invalid_argument("bench_compare: asked for " + std::to_string(count) + " inputs, the run has " + std::to_string(pool.dim(0)));
-  Shape shape = pool.shape();
-  shape[0] = count;
-  const int64_t row = pool.numel() / pool.dim(0);
-  return Tensor(shape, std::vector<double>(pool.data(), pool.data() + count * row));
+  return sample_rows(pool, 0, count);
 }
 
 // bench/run trains the runs with `kernelscope train`; this writes what the peers load beside each.

@@ -22,9 +22,7 @@ struct KernelCommandOptions {
 };
 
 Tensor first_samples(const Dataset& data, int64_t limit) {
-  std::vector<int64_t> positions;
-  for (int64_t n = 0; n < (limit > 0 ? std::min(limit, data.size()) : data.size()); ++n) positions.push_back(n);
-  return gather_inputs(data, positions);
+  return sample_rows(data.inputs, 0, limit > 0 ? std::min(limit, data.size()) : data.size());
 }
 
 int run_kernel(const KernelCommandOptions& o) {
@@ -52,7 +50,7 @@ int run_kernel(const KernelCommandOptions& o) {
   const bool same = o.rows == o.cols;
 
   NtkOptions options;
-  options.method = o.method == "jacobian" ? KernelMethod::jacobian : o.method == "structured" ? KernelMethod::structured : KernelMethod::automatic;
+  options.method = parse_kernel_method(o.method);
   options.trace_outputs = o.trace_outputs;
   std::unique_ptr<Progress> progress;
   options.progress = [&](int64_t done, int64_t total) {

@@ -25,6 +25,22 @@ std::string absolute_source(const std::string& source) {
 
 }  // namespace
 
+// The update rule's settings from the command's options (the loss defaults by the task's output count).
+static TrainOptions training_options(const TrainCommandOptions& o, const Task& task) {
+  TrainOptions t;
+  t.epochs = o.epochs;
+  t.batch_size = o.batch;
+  t.learning_rate = o.lr;
+  t.lr_step_epochs = o.lr_step_epochs;
+  t.lr_gamma = o.lr_gamma;
+  t.weight_decay = o.weight_decay;
+  t.loss = o.loss.empty() ? default_loss(task.outputs()) : parse_loss(o.loss);
+  t.seed = o.seed;
+  t.checkpoint_every = o.checkpoint_every;
+  t.augment = o.augment;
+  return t;
+}
+
 int run_train(const TrainCommandOptions& o) {
   RunConfig config;
   config.source.source = absolute_source(o.data);
@@ -44,16 +60,7 @@ int run_train(const TrainCommandOptions& o) {
   Shape sample_shape = task.train.inputs.shape();
   sample_shape.erase(sample_shape.begin());
   config.model = ModelOptions{o.arch, sample_shape, task.outputs(), parse_init(o.init), o.seed};
-  config.training.epochs = o.epochs;
-  config.training.batch_size = o.batch;
-  config.training.learning_rate = o.lr;
-  config.training.lr_step_epochs = o.lr_step_epochs;
-  config.training.lr_gamma = o.lr_gamma;
-  config.training.weight_decay = o.weight_decay;
-  config.training.loss = o.loss.empty() ? default_loss(task.outputs()) : parse_loss(o.loss);
-  config.training.seed = o.seed;
-  config.training.checkpoint_every = o.checkpoint_every;
-  config.training.augment = o.augment;
+  config.training = training_options(o, task);
 
   auto model = build_model(config.model);
   if (!o.quiet)

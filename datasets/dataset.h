@@ -1,5 +1,5 @@
 // Dataset: inputs, integer labels and where each sample came from, as every loader and task returns them.
-// It does not load files (idx.cpp, cifar.cpp, folder.cpp do) nor pick tasks (task.cpp does).
+// It does not load files (loaders.cpp does) nor pick tasks (task.cpp does).
 #pragma once
 
 #include <string>

@@ -92,7 +92,5 @@ struct TopAttributions {
 };
 TopAttributions top_attributions(const Tensor& attributions, int64_t input, int64_t output, int64_t k);
 
-// The class decision of one row of outputs: sign for one output, argmax for several.
-int64_t decision(const double* outputs, int64_t count);
 
 }  // namespace ks

@@ -45,6 +45,21 @@ int64_t tile_count(int64_t samples) { return (samples + kTileSamples - 1) / kTil
 
 }  // namespace
 
+std::string kernel_method_name(KernelMethod method) {
+  switch (method) {
+    case KernelMethod::automatic: return "auto";
+    case KernelMethod::jacobian: return "jacobian";
+    case KernelMethod::structured: return "structured";
+  }
+  return "?";
+}
+
+KernelMethod parse_kernel_method(const std::string& name) {
+  for (KernelMethod method : {KernelMethod::automatic, KernelMethod::jacobian, KernelMethod::structured})
+    if (name == kernel_method_name(method)) return method;
+  throw std::invalid_argument("unknown kernel method '" + name + "' (use auto, jacobian or structured)");
+}
+
 std::vector<KernelMethod> chosen_methods(const Sequential& model, const Shape& sample_shape, KernelMethod requested) {
   Shape shape = sample_shape;
   shape.insert(shape.begin(), 1);

@@ -4,12 +4,15 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "kernels/trace.h"
 
 namespace ks {
 
 enum class KernelMethod { automatic, jacobian, structured };
+std::string kernel_method_name(KernelMethod method);  // "auto", "jacobian", "structured"
+KernelMethod parse_kernel_method(const std::string& name);
 
 struct NtkOptions {
   KernelMethod method = KernelMethod::automatic;

@@ -4,6 +4,7 @@
 
 #include "datasets/transform.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -115,6 +116,11 @@ double sgd_step(const Sequential& model, Parameters& theta, const Dataset& data,
   return loss_value;
 }
 
+int64_t decision(const double* outputs, int64_t count) {
+  if (count == 1) return outputs[0] > 0.0 ? 1 : 0;
+  return std::max_element(outputs, outputs + count) - outputs;
+}
+
 Evaluation evaluate(const Sequential& model, const Parameters& theta, const Dataset& data, LossKind loss) {
   constexpr int64_t chunk = 256;  // fixed, so results do not depend on the set's size
   Evaluation result;
@@ -132,7 +138,7 @@ Evaluation evaluate(const Sequential& model, const Parameters& theta, const Data
     loss_sum += loss_value->value[0] * static_cast<double>(positions.size());
     for (size_t k = 0; k < positions.size(); ++k) {
       const double* row = outputs->value.data() + static_cast<int64_t>(k) * count;
-      const int predicted = count == 1 ? (row[0] > 0.0 ? 1 : 0) : static_cast<int>(std::max_element(row, row + count) - row);
+      const int predicted = static_cast<int>(decision(row, count));
       correct += predicted == labels[k];
     }
   }

@@ -67,6 +67,9 @@ std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& 
 double sgd_step(const Sequential& model, Parameters& theta, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
                 double weight_decay, LossKind loss, int64_t step, const Augmentation& augmentation = {});
 
+// The class decision of one row of outputs: the sign for one output, the argmax (first on ties) for several.
+int64_t decision(const double* outputs, int64_t count);
+
 Evaluation evaluate(const Sequential& model, const Parameters& theta, const Dataset& data, LossKind loss);
 
 struct TrainCallbacks {

@@ -24,10 +24,6 @@ PathKernel parse_path_kernel(const std::string& name) {
   throw std::invalid_argument("unknown path kernel '" + name + "' (use exact, ntk-init, after or domingos)");
 }
 
-int64_t decision(const double* outputs, int64_t count) {
-  if (count == 1) return outputs[0] > 0.0 ? 1 : 0;
-  return std::max_element(outputs, outputs + count) - outputs;
-}
 
 void error_summary(KernelMachine& machine, const Tensor& network) {
   const int64_t M = network.dim(0), C = network.dim(1);

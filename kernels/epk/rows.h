@@ -10,7 +10,7 @@
 
 namespace ks {
 
-constexpr int64_t kRowsPerTile = 32;  // quadrature rows contracted per tile (fixed: bits do not depend on threads)
+constexpr int64_t kRowsPerTile = kTileSamples;  // quadrature rows per tile: the one tile size (fixed: bits do not depend on threads)
 
 // Per row: the kernel against the batch (C, b·C) and the directional derivatives along v_0 and v_1.
 struct RowValues {
