@@ -125,6 +125,17 @@ namespace {
 double largest_magnitude(const Tensor& t) { return t.vector().cwiseAbs().maxCoeff(); }
 
 // Exactness in the norm-wise sense: the largest error against the largest output.
+// count random images (1, size, size), labelled by whether one pixel is above 1/2.
+Dataset pixel_threshold_dataset(Rng& rng, int count, int64_t size, int64_t pixel) {
+  Dataset data;
+  data.inputs = test::random_tensor({count, 1, size, size}, rng, 0.0, 1.0);
+  for (int n = 0; n < count; ++n) {
+    data.labels.push_back(data.inputs[n * size * size + pixel] > 0.5 ? 1 : 0);
+    data.source_indices.push_back(n);
+  }
+  return data;
+}
+
 void check_exact(const EpkResult& result, double bound = 1e-13) {
   const KernelMachine& exact = machine(result, PathKernel::exact);
   INFO("exact abs " << exact.max_abs_error << " rel " << exact.max_rel_error << " scale " << largest_magnitude(result.final));
@@ -251,12 +262,7 @@ TEST_CASE("a tanh net is reproduced with adaptive Gauss-Legendre") {
 
 TEST_CASE("the EPK of a conv net with max-pooling is exact and gives the same bits with 1, 2 and 4 threads") {
   Rng rng(3);
-  Dataset data;
-  data.inputs = test::random_tensor({30, 1, 6, 6}, rng, 0.0, 1.0);
-  for (int n = 0; n < 30; ++n) {
-    data.labels.push_back(data.inputs[n * 36] > 0.5 ? 1 : 0);
-    data.source_indices.push_back(n);
-  }
+  const Dataset data = pixel_threshold_dataset(rng, 30, 6, 0);
   const test::Network network_ = test::network({"conv:3,M,4", {1, 6, 6}, 1, InitKind::he_normal, 1});
   const auto& model = network_.model;
   const Parameters& theta = network_.theta;
@@ -281,12 +287,7 @@ TEST_CASE("the EPK of a conv net with max-pooling is exact and gives the same bi
 
 TEST_CASE("with training-time augmentation the EPK replays the augmented batches and stays exact") {
   Rng rng(4);
-  Dataset data;
-  data.inputs = test::random_tensor({24, 1, 6, 6}, rng, 0.0, 1.0);
-  for (int n = 0; n < 24; ++n) {
-    data.labels.push_back(data.inputs[n * 36 + 14] > 0.5 ? 1 : 0);
-    data.source_indices.push_back(n);
-  }
+  const Dataset data = pixel_threshold_dataset(rng, 24, 6, 14);
   const test::Network network_ = test::network({"conv:3,M", {1, 6, 6}, 1, InitKind::he_normal, 1});
   const auto& model = network_.model;
   const Parameters& theta = network_.theta;
@@ -304,15 +305,9 @@ TEST_CASE("with training-time augmentation the EPK replays the augmented batches
   CHECK_FALSE(test::bit_equal(exact_path_kernel(*model, theta, test, plain).final_parameters[0], thetaT[0]));
 }
 
-
 TEST_CASE("a layer kind added through the contract alone (average pooling, k x k and global) keeps the EPK exact") {
   Rng rng(9);
-  Dataset data;
-  data.inputs = test::random_tensor({24, 1, 8, 8}, rng, 0.0, 1.0);
-  for (int n = 0; n < 24; ++n) {
-    data.labels.push_back(data.inputs[n * 64 + 27] > 0.5 ? 1 : 0);
-    data.source_indices.push_back(n);
-  }
+  const Dataset data = pixel_threshold_dataset(rng, 24, 8, 27);
   const test::Network network_ = test::network({"conv:3,A,4,AG", {1, 8, 8}, 1, InitKind::he_normal, 2});
   const TrainResult trained = train(*network_.model, network_.theta, data, data, sgd(2, 8, 0.5));
   const Tensor test = test::random_tensor({4, 1, 8, 8}, rng, 0.0, 1.0);
