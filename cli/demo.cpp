@@ -66,12 +66,11 @@ std::string svm_table(const std::vector<std::pair<std::string, SvmModel>>& rows,
 
 int run_demo(const DemoOptions& o) {
   const auto started = std::chrono::steady_clock::now();
-  // Re-running the demo replaces its own earlier output, never anything else.
+  // Re-running the demo replaces its own earlier output (marked as a demo's), never anything else.
   const std::filesystem::path out(o.out);
-  const bool earlier_demo = std::filesystem::exists(out / "report.html") && std::filesystem::exists(out / "runs");
-  if (std::filesystem::exists(out) && !earlier_demo)
+  if (std::filesystem::exists(out) && !std::filesystem::exists(out / kOutputMarker))
     throw std::runtime_error(o.out + " exists and is not an earlier demo's output; choose another --out");
-  RunWriter writer(out, earlier_demo);
+  RunWriter writer(out, {"demo", std::filesystem::exists(out), {}});
   const std::filesystem::path runs = writer.directory() / "runs";
   std::filesystem::create_directories(runs);
   std::printf("kernelscope demo: a trained network is exactly a kernel machine.\n\n");

@@ -145,7 +145,7 @@ int run_epk(const EpkCommandOptions& o) {
   options.keep_kernel = !o.no_kernel_matrix;
   Progress progress("epk", static_cast<int64_t>(run.steps.size()));
   options.progress = [&](int64_t step, int64_t) { progress.update(step); };
-  RunWriter writer(o.out, o.overwrite);  // everything is written to a temporary directory first and renamed when complete
+  RunWriter writer(o.out, {"epk", o.overwrite, {o.run}});  // everything is written to a temporary directory first and renamed when complete
   std::fprintf(stderr, "epk: %s, %lld training steps, %lld test inputs, %lld parameters\n", run.config.model.spec.c_str(),
                static_cast<long long>(run.steps.size()), static_cast<long long>(M), static_cast<long long>(run.model->parameter_count()));
   const EpkResult result = exact_path_kernel(*run.model, run.theta0, test.inputs, TrainingRecord::from(run), options);

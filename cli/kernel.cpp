@@ -18,7 +18,7 @@ namespace {
 struct KernelCommandOptions {
   std::string run, kind = "ntk-init", rows = "train", cols = "train", method = "auto", out;
   int64_t limit = 0;
-  bool trace_outputs = false, cosine = false;
+  bool trace_outputs = false, cosine = false, overwrite = false;
 };
 
 Tensor first_samples(const Dataset& data, int64_t limit) {
@@ -26,6 +26,7 @@ Tensor first_samples(const Dataset& data, int64_t limit) {
 }
 
 int run_kernel(const KernelCommandOptions& o) {
+  OutputFile out(o.out, {"kernel", o.overwrite, {o.run}});  // an unwritable --out fails before any work
   const Run run = load_run(o.run);
   std::vector<Tensor> parameters;
   bool conjugate = false;
@@ -75,10 +76,8 @@ int run_kernel(const KernelCommandOptions& o) {
     }
   }
   if (progress) progress->done();
-  const std::filesystem::path out(o.out), partial = std::filesystem::path(o.out + ".partial");
-  if (!out.parent_path().empty()) std::filesystem::create_directories(out.parent_path());
-  write_npy(partial, K);
-  std::filesystem::rename(partial, out);
+  write_npy(out.path(), K);
+  out.finish();
   std::printf("%s kernel %s x %s: %s written to %s\n", o.kind.c_str(), o.rows.c_str(), o.cols.c_str(), shape_string(K.shape()).c_str(),
               o.out.c_str());
   return 0;
@@ -99,7 +98,8 @@ Command register_kernel(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "jacobian", "structured"}))->capture_default_str();
   cmd->add_flag("--trace-outputs", o->trace_outputs, "With C outputs, reduce each C×C block by its trace: (N, M) instead of (N·C, M·C)");
   cmd->add_flag("--cosine", o->cosine, "Cosine-normalise: K(x,x') / sqrt(K(x,x) K(x',x'))");
-  cmd->add_option("--out", o->out, "Output .npy file (float64, C order)")->required();
+  cmd->add_option("--out", o->out, "Output .npy file (float64, C order; written under a temporary name, renamed when complete)")->required();
+  cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it is an earlier float64 .npy");
   return {cmd, [o] { return run_kernel(*o); }};
 }
 

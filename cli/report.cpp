@@ -309,7 +309,7 @@ std::string render_report(const Run& run, const ReportOptions& o, const RunRepor
 }  // namespace
 
 void write_report(const std::string& out, bool overwrite, const std::string& page) {
-  RunWriter writer(out, overwrite);
+  RunWriter writer(out, {"report", overwrite, {}});
   std::ofstream(writer.directory() / "report.html") << page;
   writer.finish();
 }

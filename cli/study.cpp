@@ -184,7 +184,7 @@ Run study_training(StudyOptions& o, const std::filesystem::path& dir) {
 }
 
 int run_study(StudyOptions o) {
-  RunWriter writer(o.out, o.overwrite);
+  RunWriter writer(o.out, {"study", o.overwrite, {}});
   const std::filesystem::path dir = writer.directory();
   Stages stages(5);
   stages.begin("training " + o.train.arch + " on " + o.train.data + " classes " + o.train.classes);

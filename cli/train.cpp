@@ -26,6 +26,13 @@ std::string absolute_source(const std::string& source) {
 }  // namespace
 
 // The update rule's settings from the command's options (the loss defaults by the task's output count).
+// The folder a data source reads ("mnist:DIR" → DIR), which an output must never replace; empty for toy sets.
+static std::filesystem::path source_directory(const std::string& source) {
+  const size_t colon = source.find(':');
+  if (colon == std::string::npos || source.compare(0, colon, "toy") == 0) return {};
+  return source.substr(colon + 1);
+}
+
 static TrainOptions training_options(const TrainCommandOptions& o, const Task& task) {
   TrainOptions t;
   t.epochs = o.epochs;
@@ -54,7 +61,7 @@ int run_train(const TrainCommandOptions& o) {
   config.task.train_size = o.train_size;
   config.task.test_size = o.test_size;
 
-  RunWriter writer(o.out, o.overwrite);  // fails early if --out exists
+  RunWriter writer(o.out, {"run", o.overwrite, {source_directory(config.source.source)}});  // fails early if --out exists
   const DataSplit split = load_source(config.source);
   const Task task = make_task(split, config.task);
   Shape sample_shape = task.train.inputs.shape();

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 
 namespace ks {
@@ -28,22 +29,47 @@ void write_raw(const std::filesystem::path& path, const char* descr, const Shape
   if (!out) throw std::runtime_error("write failed for " + path.string());
 }
 
+// The extents in a header's shape tuple, each a non-negative integer, their product checked against overflow.
+Shape parse_shape(const std::filesystem::path& path, const std::string& dims) {
+  Shape shape;
+  std::stringstream items(dims);
+  std::string item;
+  int64_t total = 1;
+  while (std::getline(items, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \tL") + 1);
+    if (item.empty()) continue;  // the trailing comma of a 1-tuple
+    if (item.size() > 15 || item.find_first_not_of("0123456789") != std::string::npos)
+      throw std::runtime_error(path.string() + ": shape extent '" + item + "' is not a non-negative integer");
+    const int64_t extent = std::stoll(item);
+    if (extent > 0 && total > (int64_t{1} << 50) / extent)
+      throw std::runtime_error(path.string() + ": shape (" + dims + ") holds more values than any file can");
+    total *= extent;
+    shape.push_back(extent);
+  }
+  return shape;
+}
+
 std::vector<char> read_raw(const std::filesystem::path& path, const std::string& expected_descr, Shape& shape) {
+  if (std::filesystem::is_directory(path)) throw std::runtime_error(path.string() + ": is a directory, not a .npy file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path.string() + ": cannot open (missing file?)");
+  const auto file_size = static_cast<int64_t>(std::filesystem::file_size(path));
   char magic[10];
   in.read(magic, 10);
   if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0) throw std::runtime_error(path.string() + ": not a .npy file (bad magic)");
-  size_t header_length = 0;
+  int64_t header_length = 0, offset = 10;
   if (magic[6] == 1) {
-    header_length = static_cast<uint8_t>(magic[8]) | (static_cast<size_t>(static_cast<uint8_t>(magic[9])) << 8);
+    header_length = static_cast<uint8_t>(magic[8]) | (static_cast<int64_t>(static_cast<uint8_t>(magic[9])) << 8);
   } else {
     char more[2];
     in.read(more, 2);
-    header_length = static_cast<uint8_t>(magic[8]) | (static_cast<size_t>(static_cast<uint8_t>(magic[9])) << 8) |
-                    (static_cast<size_t>(static_cast<uint8_t>(more[0])) << 16) | (static_cast<size_t>(static_cast<uint8_t>(more[1])) << 24);
+    offset = 12;
+    header_length = static_cast<uint8_t>(magic[8]) | (static_cast<int64_t>(static_cast<uint8_t>(magic[9])) << 8) |
+                    (static_cast<int64_t>(static_cast<uint8_t>(more[0])) << 16) | (static_cast<int64_t>(static_cast<uint8_t>(more[1])) << 24);
   }
-  std::string header(header_length, '\0');
+  if (header_length > file_size - offset) throw std::runtime_error(path.string() + ": truncated header (" + std::to_string(header_length) + " bytes announced)");
+  std::string header(static_cast<size_t>(header_length), '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_length));
   if (!in) throw std::runtime_error(path.string() + ": truncated header");
   std::smatch match;
@@ -53,17 +79,14 @@ std::vector<char> read_raw(const std::filesystem::path& path, const std::string&
     throw std::runtime_error(path.string() + ": Fortran order is not supported; save with C order");
   if (!std::regex_search(header, match, std::regex("'shape':\\s*\\(([^)]*)\\)")))
     throw std::runtime_error(path.string() + ": no shape in header");
-  shape.clear();
-  const std::string dims = match[1];
-  std::regex number("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoll(it->str()));
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * 8;
-  std::vector<char> data(bytes);
+  shape = parse_shape(path, match[1]);
+  const int64_t bytes = shape_numel(shape) * 8, available = file_size - offset - header_length;
+  if (bytes != available)  // checked before allocating: a header cannot make the loader reserve what the file does not hold
+    throw std::runtime_error(path.string() + ": shape " + shape_string(shape) + " needs " + std::to_string(bytes) + " bytes of data, the file holds " +
+                             std::to_string(available) + " (truncated or damaged)");
+  std::vector<char> data(static_cast<size_t>(bytes));
   in.read(data.data(), static_cast<std::streamsize>(bytes));
-  if (static_cast<size_t>(in.gcount()) != bytes)
-    throw std::runtime_error(path.string() + ": truncated: expected " + std::to_string(bytes) + " bytes of data, got " +
-                             std::to_string(in.gcount()));
+  if (static_cast<int64_t>(in.gcount()) != bytes) throw std::runtime_error(path.string() + ": truncated data");
   return data;
 }
 

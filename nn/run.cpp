@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cmath>
+
 #include <algorithm>
 #include <fstream>
 #include <stdexcept>
@@ -82,35 +84,13 @@ RunConfig run_config_from_json(const json& j) {
   return c;
 }
 
-RunWriter::RunWriter(fs::path final_directory, bool overwrite) : final_(std::move(final_directory)) {
-  if (final_.filename().empty()) final_ = final_.parent_path();
-  if (fs::exists(final_) && !overwrite)
-    throw std::runtime_error(final_.string() + " already exists; choose another --out or pass --overwrite");
-  partial_ = final_;
-  partial_ += ".partial-" + std::to_string(getpid());
-  fs::remove_all(partial_);
-  fs::create_directories(partial_);
-}
-
-RunWriter::~RunWriter() {
-  if (!finished_) {
-    std::error_code ignored;
-    fs::remove_all(partial_, ignored);
-  }
-}
-
 void RunWriter::write_parameters(const std::string& subdirectory, const Sequential& model, const std::vector<Tensor>& values) const {
-  const fs::path dir = partial_ / subdirectory;
+  const fs::path dir = directory() / subdirectory;
   fs::create_directories(dir);
   const std::vector<std::string> names = model.parameter_names();
   for (size_t i = 0; i < names.size(); ++i) write_npy(dir / (names[i] + ".npy"), values[i]);
 }
 
-void RunWriter::finish() {
-  if (fs::exists(final_)) fs::remove_all(final_);
-  fs::rename(partial_, final_);
-  finished_ = true;
-}
 
 void write_trajectory(const fs::path& run_directory, const std::vector<StepRecord>& steps) {
   const fs::path dir = run_directory / "trajectory";
@@ -129,13 +109,26 @@ void write_trajectory(const fs::path& run_directory, const std::vector<StepRecor
   write_npy(dir / "batch_positions.npy", positions);
 }
 
-std::vector<StepRecord> read_trajectory(const fs::path& run_directory) {
+// Every value checked, so a damaged trajectory is named here and never read out of bounds later.
+std::vector<StepRecord> read_trajectory(const fs::path& run_directory, int64_t training_points) {
   const fs::path dir = run_directory / "trajectory";
   const Tensor rates = read_npy(dir / "learning_rates.npy"), losses = read_npy(dir / "losses.npy");
   const std::vector<int64_t> offsets = read_npy_int64(dir / "batch_offsets.npy"), positions = read_npy_int64(dir / "batch_positions.npy");
   const auto count = static_cast<size_t>(rates.numel());
   if (losses.numel() != rates.numel() || offsets.size() != count + 1 || offsets.back() != static_cast<int64_t>(positions.size()))
     throw std::runtime_error(dir.string() + ": trajectory arrays disagree in length (incomplete run directory?)");
+  auto damaged = [&](const std::string& file, size_t entry, const std::string& value, const std::string& why) {
+    return std::runtime_error((dir / file).string() + ": entry " + std::to_string(entry) + " is " + value + ", " + why + "; the run directory is damaged: train it again");
+  };
+  if (offsets[0] != 0) throw damaged("batch_offsets.npy", 0, std::to_string(offsets[0]), "but the first batch starts at 0");
+  for (size_t s = 0; s < count; ++s) {
+    if (offsets[s + 1] <= offsets[s]) throw damaged("batch_offsets.npy", s + 1, std::to_string(offsets[s + 1]), "not above the previous (an empty or reversed step)");
+    if (!(rates[static_cast<int64_t>(s)] > 0.0) || !std::isfinite(rates[static_cast<int64_t>(s)]))
+      throw damaged("learning_rates.npy", s, std::to_string(rates[static_cast<int64_t>(s)]), "not a positive finite learning rate");
+  }
+  for (size_t k = 0; k < positions.size(); ++k)
+    if (positions[k] < 0 || positions[k] >= training_points)
+      throw damaged("batch_positions.npy", k, std::to_string(positions[k]), "outside the " + std::to_string(training_points) + " training points");
   std::vector<StepRecord> steps(count);
   for (size_t s = 0; s < count; ++s) {
     steps[s].learning_rate = rates[static_cast<int64_t>(s)];
@@ -164,10 +157,16 @@ Run load_run(const fs::path& directory) {
   for (const char* required : {"config.json", "metrics.json", "train_indices.npy", "test_indices.npy", "theta0", "thetaT", "trajectory"})
     if (!fs::exists(directory / required))
       throw std::runtime_error(directory.string() + ": incomplete run directory, " + required + " is missing");
+  for (const char* file : {"config.json", "metrics.json", "train_indices.npy", "test_indices.npy"})
+    if (!fs::is_regular_file(directory / file)) throw std::runtime_error((directory / file).string() + ": not a file; the run directory is damaged");
   Run run;
   run.directory = directory;
-  std::ifstream config_file(directory / "config.json");
-  run.config = run_config_from_json(json::parse(config_file));
+  try {
+    std::ifstream config_file(directory / "config.json");
+    run.config = run_config_from_json(json::parse(config_file));
+  } catch (const json::exception& error) {
+    throw std::runtime_error((directory / "config.json").string() + ": not a kernelscope run configuration (" + error.what() + "); train the run again");
+  }
   const DataSplit split = load_source(run.config.source);
   run.task = make_task(split, run.config.task);
   const std::vector<int64_t> train_indices = read_npy_int64(directory / "train_indices.npy");
@@ -179,11 +178,16 @@ Run load_run(const fs::path& directory) {
   run.parameter_names = run.model->parameter_names();
   run.theta0 = read_parameters(directory / "theta0", *run.model);
   run.thetaT = read_parameters(directory / "thetaT", *run.model);
-  run.steps = read_trajectory(directory);
+  run.steps = read_trajectory(directory, run.task.train.size());
   if (fs::exists(directory / "checkpoints"))
     for (const auto& entry : fs::directory_iterator(directory / "checkpoints")) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("step_", 0) == 0) run.checkpoint_steps.push_back(std::stoll(name.substr(5)));
+      const std::string name = entry.path().filename().string(), digits = name.substr(std::min<size_t>(5, name.size()));
+      if (name.rfind("step_", 0) != 0 || digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos)
+        throw std::runtime_error(entry.path().string() + ": not a checkpoint name (step_NNNNNNNN); the run directory is damaged");
+      const int64_t step = std::stoll(digits);
+      if (step < 1 || step >= static_cast<int64_t>(run.steps.size()))
+        throw std::runtime_error(entry.path().string() + ": step " + std::to_string(step) + " is outside the run's 1.." + std::to_string(run.steps.size() - 1));
+      run.checkpoint_steps.push_back(step);
     }
   std::sort(run.checkpoint_steps.begin(), run.checkpoint_steps.end());
   return run;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "datasets/output.h"
 #include "datasets/task.h"
 #include "nn/model.h"
 #include "nn/train.h"
@@ -23,23 +24,24 @@ struct RunConfig {
 nlohmann::json to_json(const RunConfig& config);
 RunConfig run_config_from_json(const nlohmann::json& json);
 
-// Creates DIR.partial-<pid> beside DIR; finish() renames it to DIR. Destroyed unfinished, it removes the partial directory.
+// A directory output (datasets/output.h's rules: a temporary name renamed into place when complete, a marker, a lock,
+// never replacing what kernelscope did not write) with the run's parameter files.
 class RunWriter {
  public:
-  RunWriter(std::filesystem::path final_directory, bool overwrite);
-  ~RunWriter();
-  const std::filesystem::path& directory() const { return partial_; }
+  RunWriter(std::filesystem::path final_directory, OutputOptions options) : output_(std::move(final_directory), std::move(options)) {}
+  const std::filesystem::path& directory() const { return output_.directory(); }
+  const std::filesystem::path& final_path() const { return output_.final_path(); }
   void write_parameters(const std::string& subdirectory, const Sequential& model, const std::vector<Tensor>& values) const;
-  void finish();
+  void finish() { output_.finish(); }
 
  private:
-  std::filesystem::path final_, partial_;
-  bool finished_ = false;
+  OutputDirectory output_;
 };
 
 std::string checkpoint_name(int64_t step);  // "checkpoints/step_00000100"
 void write_trajectory(const std::filesystem::path& run_directory, const std::vector<StepRecord>& steps);
-std::vector<StepRecord> read_trajectory(const std::filesystem::path& run_directory);
+// Throws naming the file, the entry and its value when the trajectory is damaged (positions outside [0, training_points)).
+std::vector<StepRecord> read_trajectory(const std::filesystem::path& run_directory, int64_t training_points);
 
 // A finished run, with its task rebuilt from the config and checked against the recorded indices.
 struct Run {
