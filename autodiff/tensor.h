@@ -17,6 +17,19 @@ using Shape = std::vector<int64_t>;
 
 // Eigen's vectorised reductions and GEMV start with a scalar prologue up to the first aligned element, so their
 // summation order, and the bits, would follow malloc's addresses. Every tensor therefore starts on a 64-byte boundary.
+// std::bad_alloc that says how much was asked for and what to do.
+struct OutOfMemory : std::bad_alloc {
+  explicit OutOfMemory(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+[[noreturn]] inline void throw_out_of_memory(size_t bytes) {
+  throw OutOfMemory("out of memory: an array of " + std::to_string(bytes / (1 << 20)) + " MiB (" + std::to_string(bytes / 8) +
+                    " float64 values) does not fit; use fewer samples (--limit, --train-size, --test-size) or a smaller network");
+}
+
 template <typename T>
 struct AlignedAllocator {
   using value_type = T;
@@ -26,7 +39,7 @@ struct AlignedAllocator {
   T* allocate(size_t count) {
     const size_t bytes = ((count * sizeof(T) + 63) / 64) * 64;
     void* memory = std::aligned_alloc(64, bytes ? bytes : 64);
-    if (!memory) throw std::bad_alloc();
+    if (!memory) throw_out_of_memory(bytes);
     return static_cast<T*>(memory);
   }
   void deallocate(T* pointer, size_t) { std::free(pointer); }

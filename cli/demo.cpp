@@ -66,6 +66,9 @@ std::string svm_table(const std::vector<std::pair<std::string, SvmModel>>& rows,
 
 int run_demo(const DemoOptions& o) {
   const auto started = std::chrono::steady_clock::now();
+  // A data folder that does not exist fails now, not after part 1.
+  if (const size_t colon = o.data.find(':'); colon != std::string::npos && colon + 1 < o.data.size() && !std::filesystem::exists(o.data.substr(colon + 1)))
+    throw std::runtime_error("--data " + o.data + ": no such folder " + o.data.substr(colon + 1));
   // Re-running the demo replaces its own earlier output (marked as a demo's), never anything else.
   const std::filesystem::path out(o.out);
   if (std::filesystem::exists(out) && !std::filesystem::exists(out / kOutputMarker))

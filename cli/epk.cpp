@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "datasets/npy.h"
@@ -173,8 +174,8 @@ Command register_epk(CLI::App& app) {
   auto o = std::make_shared<EpkCommandOptions>();
   CLI::App* cmd = app.add_subcommand("epk", "Rewrite a trained run as an exact path kernel machine and check it against the network");
   cmd->add_option("--run", o->run, "Run directory written by `kernelscope train`")->required();
-  cmd->add_option("--test-size", o->test_size, "Use the first N test inputs of the run (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-k", o->top_k, "Training points to list per test input, positive and negative")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--test-size", o->test_size, "Use the first N test inputs of the run (0: all)")->capture_default_str()->check(whole_number(0));
+  cmd->add_option("--top-k", o->top_k, "Training points to list per test input, positive and negative")->capture_default_str()->check(whole_number(1));
   cmd->add_option("--kernel", o->kernel, "exact, ntk-init, after, domingos, or all")
       ->check(CLI::IsMember({"exact", "ntk-init", "after", "domingos", "all"}))->capture_default_str();
   cmd->add_option("--method", o->method, "Kernel contraction: auto (cost model), jacobian, structured")

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "datasets/npy.h"
@@ -35,11 +36,9 @@ int run_kernel(const KernelCommandOptions& o) {
   else if (o.kind == "conjugate-init") parameters = run.theta0, conjugate = true;
   else if (o.kind == "conjugate-after") parameters = run.thetaT, conjugate = true;
   else if (o.kind.rfind("step:", 0) == 0) {
-    int64_t step = -1;
-    try {
-      step = std::stoll(o.kind.substr(5));
-    } catch (const std::exception&) {
-    }
+    const std::string digits = o.kind.substr(5);
+    const bool whole = !digits.empty() && digits.size() < 13 && digits.find_first_not_of("0123456789") == std::string::npos;
+    const int64_t step = whole ? std::stoll(digits) : -1;
     if (step < 0 || step > static_cast<int64_t>(run.steps.size()))
       throw std::runtime_error("--kind " + o.kind + ": this run has steps 0.." + std::to_string(run.steps.size()));
     parameters = run.parameters_at(step);
@@ -93,7 +92,7 @@ Command register_kernel(CLI::App& app) {
   cmd->add_option("--rows", o->rows, "Row samples: train or test (in train_indices.npy / test_indices.npy order)")
       ->check(CLI::IsMember({"train", "test"}))->capture_default_str();
   cmd->add_option("--cols", o->cols, "Column samples: train or test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-  cmd->add_option("--limit", o->limit, "Use only the first N samples of each set (0: all)")->capture_default_str();
+  cmd->add_option("--limit", o->limit, "Use only the first N samples of each set (0: all)")->check(whole_number(0))->capture_default_str();
   cmd->add_option("--method", o->method, "Contraction: auto (cost model), jacobian, structured")
       ->check(CLI::IsMember({"auto", "jacobian", "structured"}))->capture_default_str();
   cmd->add_flag("--trace-outputs", o->trace_outputs, "With C outputs, reduce each C×C block by its trace: (N, M) instead of (N·C, M·C)");

@@ -12,6 +12,19 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "kernelscope 0.1.0");
   std::vector<ks::cli::Command> commands = ks::cli::register_commands(app);
+  // CLI11 would say "A subcommand is required" for a misspelt one: name it and list the commands instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const ks::cli::Command& command : commands) {
+      known = known || command.app->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + command.app->get_name();
+    }
+    if (!known) {
+      std::cerr << "kernelscope: error: unknown command '" << argv[1] << "' (commands: " << names << "; see kernelscope --help)\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

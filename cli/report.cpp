@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "datasets/transform.h"
 #include "kernels/epk.h"
@@ -339,9 +340,9 @@ Command register_report(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("report", "Write a self-contained HTML report of a run: training, EPK exactness, attributions, kernels, transformations");
   cmd->add_option("--run", o->run, "Run directory written by `kernelscope train`")->required();
   cmd->add_option("--study", o->study, "A directory written by `kernelscope study`, for its table");
-  cmd->add_option("--test-size", o->test_size, "Test inputs for the exact path kernel")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--top-k", o->top_k, "Training images shown per test image, positive and negative")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--kernel-size", o->kernel_size, "Training samples in the kernel heatmaps")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--test-size", o->test_size, "Test inputs for the exact path kernel")->check(whole_number(1))->capture_default_str();
+  cmd->add_option("--top-k", o->top_k, "Training images shown per test image, positive and negative")->check(whole_number(1))->capture_default_str();
+  cmd->add_option("--kernel-size", o->kernel_size, "Training samples in the kernel heatmaps")->check(whole_number(1))->capture_default_str();
   cmd->add_option("--out", o->out, "Output directory (report.html; written under a temporary name, renamed when complete)")->required();
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");
   return {cmd, [o] { return run_report(*o); }};

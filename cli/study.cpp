@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "datasets/npy.h"
@@ -161,7 +162,8 @@ nlohmann::json study_json(const Run& run, const StudyOptions& o, const StudyResu
                                               {"support_vectors", k.svm.support_vectors},
                                               {"margin", k.svm.margin},
                                               {"separated", k.svm.separated()},
-                                              {"training_errors", k.svm.training_errors}};
+                                              {"training_errors", k.svm.training_errors},
+                                              {"converged", k.svm.converged}};
   if (result.invariance_count > 0) {
     results["invariance"]["images"] = result.invariance_count;
     for (int after : {0, 1})
@@ -174,6 +176,7 @@ nlohmann::json study_json(const Run& run, const StudyOptions& o, const StudyResu
 // Trains through `train` into DIR/run and loads it; the SVMs need two classes and test samples.
 Run study_training(StudyOptions& o, const std::filesystem::path& dir) {
   o.train.out = (dir / "run").string();
+  o.train.out_label = (std::filesystem::path(o.out) / "run").string();  // what the user will find, not the temporary name
   o.train.overwrite = false;
   if (run_train(o.train) != 0) throw std::runtime_error("study: training failed");
   Run run = load_run(dir / "run");
@@ -230,9 +233,9 @@ Command register_study(CLI::App& app) {
   o->train.test_size = 500;
   CLI::App* cmd = app.add_subcommand("study", "After-kernel study (Long 2021): train, then SVMs on the NTK and conjugate kernel at init and after, kernel metrics, invariance");
   add_training_options(cmd, o->train);
-  cmd->add_option("--svm-c", o->svm_c, "SVM C: large for a hard margin")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--svm-c", o->svm_c, "SVM C: large for a hard margin")->check(finite_number(false))->capture_default_str();
   cmd->add_flag("--scale-kernel", o->scale_kernel, "Divide each kernel by its mean training K(x, x) before the SVM (as Long)");
-  cmd->add_option("--invariance-size", o->invariance_size, "Test images used for the invariance scores")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--invariance-size", o->invariance_size, "Test images used for the invariance scores")->check(whole_number(1))->capture_default_str();
   cmd->add_flag("--no-kernel-files", o->no_kernel_files, "Do not write the kernels as .npy");
   cmd->add_option("--out", o->out, "Output directory (written under a temporary name, renamed when complete)")->required();
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "datasets/npy.h"
 #include "kernels/svm.h"
@@ -33,7 +34,15 @@ int run_svm(const SvmCommandOptions& o) {
   SvmOptions options;
   options.C = o.c;
   options.scale_by_mean_norm = o.scale_kernel;
-  const SvmModel model = fit_svm(train, first_labels(run.task.train, train.dim(0), o.train_kernel), options);
+  const SvmModel model = [&] {
+    try {
+      return fit_svm(train, first_labels(run.task.train, train.dim(0), o.train_kernel), options);
+    } catch (const std::invalid_argument& error) {
+      throw std::invalid_argument(o.train_kernel + ": " + error.what());
+    }
+  }();
+  if (!model.converged)
+    std::printf("WARNING: libsvm stopped at its iteration limit without converging; the numbers below are of an unconverged solution\n");
   std::printf("SVM on %s (%lld training points, C = %g%s): %lld support vectors, training margin %.4g, %s\n", o.train_kernel.c_str(),
               static_cast<long long>(train.dim(0)), o.c, o.scale_kernel ? ", scaled by the mean training norm" : "",
               static_cast<long long>(model.support_vectors), model.margin,
@@ -42,7 +51,12 @@ int run_svm(const SvmCommandOptions& o) {
     const Tensor test = read_npy(o.test_kernel);
     if (test.rank() != 2 || test.dim(1) != train.dim(0))
       throw ShapeError(o.test_kernel + ": expected (M, " + std::to_string(train.dim(0)) + ") test x train, got " + shape_string(test.shape()));
-    const double accuracy = svm_accuracy(model, test, first_labels(run.task.test, test.dim(0), o.test_kernel));
+    double accuracy = 0.0;
+    try {
+      accuracy = svm_accuracy(model, test, first_labels(run.task.test, test.dim(0), o.test_kernel));
+    } catch (const std::invalid_argument& error) {
+      throw std::invalid_argument(o.test_kernel + ": " + error.what());
+    }
     std::printf("test accuracy on %lld points: %.2f%%\n", static_cast<long long>(test.dim(0)), 100 * accuracy);
   }
   return 0;
@@ -56,7 +70,7 @@ Command register_svm(CLI::App& app) {
   cmd->add_option("--run", o->run, "Run directory the kernels were computed from (for the labels)")->required();
   cmd->add_option("--train-kernel", o->train_kernel, "(N, N) train x train kernel .npy")->required();
   cmd->add_option("--test-kernel", o->test_kernel, "(M, N) test x train kernel .npy: report test accuracy");
-  cmd->add_option("--c", o->c, "C: large for a hard margin")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--c", o->c, "C: large for a hard margin")->check(finite_number(false))->capture_default_str();
   cmd->add_flag("--scale-kernel", o->scale_kernel, "Divide the kernel by its mean training K(x, x) first (as Long 2021)");
   return {cmd, [o] { return run_svm(*o); }};
 }

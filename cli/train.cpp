@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/checks.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "datasets/npy.h"
@@ -51,10 +52,12 @@ static TrainOptions training_options(const TrainCommandOptions& o, const Task& t
 int run_train(const TrainCommandOptions& o) {
   RunConfig config;
   config.source.source = absolute_source(o.data);
-  config.source.train_images = o.train_images;
-  config.source.train_labels = o.train_labels;
-  config.source.test_images = o.test_images;
-  config.source.test_labels = o.test_labels;
+  // Recorded absolute, so analyses run from any folder find the same files.
+  auto absolute = [](const std::string& file) { return file.empty() ? file : std::filesystem::absolute(file).lexically_normal().string(); };
+  config.source.train_images = absolute(o.train_images);
+  config.source.train_labels = absolute(o.train_labels);
+  config.source.test_images = absolute(o.test_images);
+  config.source.test_labels = absolute(o.test_labels);
   config.source.resize = o.resize;
   config.source.seed = o.seed;
   config.task.classes = parse_classes(o.classes);
@@ -129,18 +132,18 @@ void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
   cmd->add_option("--classes", o.classes, "Classes to use: a pair like 3,8 (first = negative), a list, or all")->capture_default_str();
   cmd->add_option("--arch", o.arch, "Architecture: mlp:H1-H2[/tanh|/softplus], vgg:W, conv:32,32,M,64,64,M")->capture_default_str();
   cmd->add_option("--init", o.init, "Initialisation: glorot-uniform, he-normal, ntk")->capture_default_str();
-  cmd->add_option("--epochs", o.epochs, "Epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
-  cmd->add_option("--batch", o.batch, "Mini-batch size (>= training size: full-batch gradient descent)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr", o.lr, "Learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr-step-epochs", o.lr_step_epochs, "Step schedule: multiply the learning rate by --lr-gamma every N epochs (0: constant)")->capture_default_str();
-  cmd->add_option("--lr-gamma", o.lr_gamma, "Step schedule factor")->capture_default_str();
-  cmd->add_option("--weight-decay", o.weight_decay, "L2 weight decay λ: θ ← θ − η(∇L + λθ)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--epochs", o.epochs, "Epochs")->check(whole_number(1))->capture_default_str();
+  cmd->add_option("--batch", o.batch, "Mini-batch size (>= training size: full-batch gradient descent)")->check(whole_number(1))->capture_default_str();
+  cmd->add_option("--lr", o.lr, "Learning rate")->check(finite_number(false))->capture_default_str();
+  cmd->add_option("--lr-step-epochs", o.lr_step_epochs, "Step schedule: multiply the learning rate by --lr-gamma every N epochs (0: constant)")->check(whole_number(0))->capture_default_str();
+  cmd->add_option("--lr-gamma", o.lr_gamma, "Step schedule factor")->check(finite_number(false))->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay, "L2 weight decay λ: θ ← θ − η(∇L + λθ)")->check(finite_number(true))->capture_default_str();
   cmd->add_option("--loss", o.loss, "Loss: logistic (default for 2 classes), cross-entropy (default for more), mse");
-  cmd->add_option("--seed", o.seed, "Seed for initialisation and shuffling")->capture_default_str();
-  cmd->add_option("--train-size", o.train_size, "Balanced training subset size (0: all samples of the classes)")->capture_default_str();
-  cmd->add_option("--test-size", o.test_size, "Balanced test subset size (0: all)")->capture_default_str();
-  cmd->add_option("--checkpoint-every", o.checkpoint_every, "Save θ every K steps so replay can start nearby (0: only θ_0 and θ_T)")->capture_default_str();
-  cmd->add_option("--resize", o.resize, "folder: resize every image to R x R")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed for initialisation and shuffling")->check(whole_number(0))->capture_default_str();
+  cmd->add_option("--train-size", o.train_size, "Balanced training subset size (0: all samples of the classes)")->check(whole_number(0))->capture_default_str();
+  cmd->add_option("--test-size", o.test_size, "Balanced test subset size (0: all)")->check(whole_number(0))->capture_default_str();
+  cmd->add_option("--checkpoint-every", o.checkpoint_every, "Save θ every K steps so replay can start nearby (0: only θ_0 and θ_T)")->check(whole_number(0))->capture_default_str();
+  cmd->add_option("--resize", o.resize, "folder: resize every image to R x R")->check(whole_number(0))->capture_default_str();
   cmd->add_option("--train-images", o.train_images, "IDX training images file (overrides the name found in DIR)");
   cmd->add_option("--train-labels", o.train_labels, "IDX training labels file");
   cmd->add_option("--test-images", o.test_images, "IDX test images file");

@@ -31,7 +31,8 @@ std::vector<unsigned char> read_maybe_gzip(const fs::path& file) {
   const char* message = gzerror(handle, &error);
   const std::string text = message ? message : "";
   gzclose(handle);
-  if (got < 0 || (error != Z_OK && error != Z_BUF_ERROR)) fail(file, "corrupt or truncated gzip data (" + text + ")");
+  // Z_BUF_ERROR is a stream that ends early: the data, its CRC or its length is cut off.
+  if (got < 0 || error != Z_OK) fail(file, "corrupt or truncated gzip data (" + text + "); download or copy the file again");
   return bytes;
 }
 

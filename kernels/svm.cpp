@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -28,7 +29,11 @@ void check_binary(const std::vector<int>& labels, int64_t N, const char* what) {
     throw std::invalid_argument(std::string(what) + ": class " + std::string(count[0] == 0 ? "0" : "1") + " is empty; the SVM needs examples of both classes");
 }
 
-void quiet(const char*) {}
+// libsvm says only in its printed text that it stopped at its iteration limit: keep that, print nothing.
+thread_local bool iteration_limit_reached = false;
+void listen(const char* text) {
+  if (std::strstr(text, "max number of iterations")) iteration_limit_reached = true;
+}
 
 }  // namespace
 
@@ -71,9 +76,11 @@ SvmModel fit_svm(const Tensor& gram, const std::vector<int>& labels, const SvmOp
   parameter.C = options.C;
   parameter.shrinking = 1;
   if (const char* error = svm_check_parameter(&problem, &parameter)) throw std::invalid_argument(std::string("fit_svm: libsvm: ") + error);
-  svm_set_print_string_function(quiet);
+  svm_set_print_string_function(listen);
+  iteration_limit_reached = false;
   std::unique_ptr<svm_model, void (*)(svm_model*)> trained(svm_train(&problem, &parameter), [](svm_model* m) { svm_free_and_destroy_model(&m); });
   if (!trained) throw std::runtime_error("fit_svm: libsvm did not return a model");
+  model.converged = !iteration_limit_reached;
 
   // libsvm's decision is positive for its first label; orient it so that positive means label 1.
   const double orientation = trained->label[0] == 1 ? 1.0 : -1.0;
@@ -109,6 +116,9 @@ std::vector<double> svm_decision(const SvmModel& model, const Tensor& cross) {
   const int64_t N = static_cast<int64_t>(model.coefficients.size());
   if (cross.rank() != 2 || cross.dim(1) != N)
     throw ShapeError("svm_decision: the kernel against the training set must be (M, " + std::to_string(N) + "), got " + shape_string(cross.shape()));
+  for (int64_t k = 0; k < cross.numel(); ++k)
+    if (!std::isfinite(cross[k]))
+      throw std::invalid_argument("svm_decision: the test kernel has a non-finite value at (" + std::to_string(k / N) + ", " + std::to_string(k % N) + ")");
   std::vector<double> f(static_cast<size_t>(cross.dim(0)));
   for (int64_t m = 0; m < cross.dim(0); ++m) {
     double total = 0.0;

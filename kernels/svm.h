@@ -23,13 +23,14 @@ struct SvmModel {
   int64_t support_vectors = 0;
   double margin = 0.0;               // geometric margin on the training set, min_i y_i f(x_i) / ‖w‖ (negative if not separated)
   int64_t training_errors = 0;       // training points on the wrong side: 0 means the training set is separated
+  bool converged = true;             // false when libsvm stopped at its iteration limit: the solution is not the optimum
   bool separated() const { return training_errors == 0; }
   std::vector<double> libsvm_training_decisions;  // libsvm's own decision values on the training points, oriented as f
 };
 
 // gram (N, N) symmetric; labels 0/1, both present. Throws naming the problem otherwise.
 SvmModel fit_svm(const Tensor& gram, const std::vector<int>& labels, const SvmOptions& options = {});
-// cross (M, N): K(test, train). Returns f for each row.
+// cross (M, N): K(test, train), finite. Returns f for each row; throws naming the first non-finite entry.
 std::vector<double> svm_decision(const SvmModel& model, const Tensor& cross);
 // Fraction of rows whose sign of f matches the 0/1 label.
 double svm_accuracy(const SvmModel& model, const Tensor& cross, const std::vector<int>& labels);

@@ -71,6 +71,11 @@ std::unique_ptr<Sequential> build_model(const ModelOptions& options) {
     body = body.substr(0, slash);
   }
   if (options.outputs < 1) bad_spec(spec, "needs at least one output");
+  if (body.empty() && family != "mlp") bad_spec(spec, "names no layers");
+  const char separator = family == "mlp" ? '-' : ',';
+  if (!body.empty() && (body.front() == separator || body.back() == separator || body.find(std::string(2, separator)) != std::string::npos))
+    bad_spec(spec, "has an empty layer between separators");
+  if (family == "mlp" && body.empty()) bad_spec(spec, "names no hidden width (a linear model is not an mlp)");
   const bool ntk = options.init == InitKind::ntk;
   auto multiplier = [ntk](int64_t fan_in) { return ntk ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 1.0; };
 

@@ -74,7 +74,9 @@ Var loss_of_outputs(const Var& outputs, const std::vector<int>& labels, LossKind
     case LossKind::logistic:
       if (count != 1) throw std::invalid_argument("logistic loss needs one output, the model has " + std::to_string(count));
       return logistic_loss(outputs, labels);
-    case LossKind::cross_entropy: return cross_entropy(outputs, labels);
+    case LossKind::cross_entropy:
+      if (count == 1) throw std::invalid_argument("cross-entropy needs one output per class, and a two-class task has one output: use --loss logistic or mse");
+      return cross_entropy(outputs, labels);
     case LossKind::mse: return mse_loss(outputs, mse_targets(labels, count));
   }
   throw std::logic_error("loss_of_outputs: unknown loss");
@@ -102,7 +104,8 @@ double sgd_step(const Sequential& model, Parameters& theta, const Dataset& data,
   LentParameters lent(theta);
   Var value = batch_loss(model, lent.vars, step_inputs(data, batch, step, augmentation), gather_labels(data, batch), loss);
   const double loss_value = value->value[0];
-  if (!std::isfinite(loss_value))
+  // A loss this large is no longer training (the losses here start near 1): stop as for NaN, naming the step.
+  if (!std::isfinite(loss_value) || loss_value > kDivergedLoss)
     throw std::runtime_error("training diverged: the loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
                              " (try a smaller --lr)");
   backward(value);

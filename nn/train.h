@@ -62,6 +62,9 @@ inline Augmentation augmentation_of(const TrainOptions& options) { return {optio
 Tensor step_inputs(const Dataset& data, const std::vector<int64_t>& batch, int64_t step, const Augmentation& augmentation);
 std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& positions);
 
+// The loss above which training counts as diverged (the losses of logistic, cross-entropy and MSE heads start near 1).
+constexpr double kDivergedLoss = 1e8;
+
 // One SGD step on the batch at θ, updating θ in place; returns the batch loss. Training, replay and the EPK all call
 // exactly this. Throws std::runtime_error naming the step when the loss or a gradient is NaN or infinite.
 double sgd_step(const Sequential& model, Parameters& theta, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,

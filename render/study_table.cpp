@@ -64,6 +64,12 @@ StudyTable study_table(const nlohmann::json& r) {
   for (const char* stage : {"init", "after"})
     for (const char* name : {"ntk", "conjugate"})
       if (!svm.at(name).at(stage).at("separated").get<bool>()) not_separated += std::string(" ") + name + " " + stage + ";";
+  std::string unconverged;
+  for (const char* stage : {"init", "after"})
+    for (const char* name : {"ntk", "conjugate"})
+      if (!svm.at(name).at(stage).value("converged", true)) unconverged += std::string(" ") + name + " " + stage + ";";
+  if (!unconverged.empty())
+    table.notes.push_back("libsvm stopped at its iteration limit WITHOUT CONVERGING on:" + unconverged + " those accuracies are of unconverged solutions.");
   if (!not_separated.empty())
     table.notes.push_back("The training set is NOT separated by the SVM on:" + not_separated + " those SVMs are soft-margin solutions with C = " +
                           format("%g", r.at("svm_c").get<double>()) + ".");

@@ -31,6 +31,7 @@ TEST_CASE("kernelscope study runs the after-kernel protocol and writes one resul
                           "invariance to 1-pixel shifts", "invariance to ±0.25 rad rotations", "invariance to zoom", "quadrant-swap score"})
     CHECK(result.output.find(row) != std::string::npos);
   CHECK(fs::exists(dir / "s" / "results.md"));
+  CHECK(result.output.find("kernelscope-partial") == std::string::npos);  // the user is told final paths, never temporary ones
   CHECK(fs::exists(dir / "s" / "run" / "config.json"));
 
   nlohmann::json json;
