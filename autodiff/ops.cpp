@@ -1,6 +1,7 @@
 // The primitive ops' forward and backward kernels, and the slow references kept beside the fast ones.
 // No shape checks here (functions.cpp does them) and no graph: each function reads and writes plain buffers.
 #include "autodiff/ops.h"
+#include "autodiff/math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -140,12 +141,12 @@ void mean_backward(double* dinp, const double* dout, int64_t n) {
 // ---- activations -----------------------------------------------------------------------------
 
 double stable_sigmoid(double x) {
-  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);
+  if (x >= 0) return 1.0 / (1.0 + math::exp(-x));
+  const double e = math::exp(x);
   return e / (1.0 + e);
 }
 
-double stable_softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+double stable_softplus(double x) { return std::max(x, 0.0) + math::log1p(math::exp(-std::abs(x))); }
 
 void relu_forward(double* out, const double* inp, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = inp[i] > 0.0 ? inp[i] : 0.0;
@@ -157,7 +158,7 @@ void relu_backward(double* dinp, const double* dout, const double* inp, int64_t 
 }
 
 void tanh_forward(double* out, const double* inp, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(inp[i]);
+  for (int64_t i = 0; i < n; ++i) out[i] = math::tanh(inp[i]);
 }
 
 void tanh_backward(double* dinp, const double* dout, const double* out, int64_t n) {
@@ -406,8 +407,8 @@ void logistic_loss_backward(double* dlogits, double dloss, const double* logits,
 static double log_sum_exp(const double* row, int64_t C) {
   const double peak = *std::max_element(row, row + C);
   double total = 0.0;
-  for (int64_t c = 0; c < C; ++c) total += std::exp(row[c] - peak);
-  return peak + std::log(total);
+  for (int64_t c = 0; c < C; ++c) total += math::exp(row[c] - peak);
+  return peak + math::log(total);
 }
 
 double cross_entropy_forward(const double* logits, const int* labels, int64_t N, int64_t C) {
@@ -422,7 +423,7 @@ void cross_entropy_backward(double* dlogits, double dloss, const double* logits,
   for (int64_t n = 0; n < N; ++n) {
     const double normaliser = log_sum_exp(logits + n * C, C);
     for (int64_t c = 0; c < C; ++c) {
-      const double probability = std::exp(logits[n * C + c] - normaliser);
+      const double probability = math::exp(logits[n * C + c] - normaliser);
       dlogits[n * C + c] += share * (probability - (c == labels[n] ? 1.0 : 0.0));
     }
   }

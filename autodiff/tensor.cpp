@@ -68,6 +68,14 @@ Tensor Tensor::reshaped(Shape shape) const {
 
 void Tensor::fill(double value) { std::fill(values_.begin(), values_.end(), value); }
 
+void pin_gemm_blocking() { Eigen::setCpuCacheSizes(kPinnedCacheSizes[0], kPinnedCacheSizes[1], kPinnedCacheSizes[2]); }
+
+// Before main: every product of the library and of its users runs with the pinned blocking.
+static const bool gemm_blocking_pinned = [] {
+  pin_gemm_blocking();
+  return true;
+}();
+
 void keep_freed_memory() {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);

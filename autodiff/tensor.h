@@ -71,6 +71,12 @@ struct ShapeError : std::invalid_argument {
 };
 
 std::string shape_string(const Shape& shape);
+
+// Eigen picks its matrix-product blocking from the CPU's cache sizes, read at run time, and the blocking sets the order of
+// the sums: kernelscope pins them (at start-up, before any product) so the bits depend only on the instruction set.
+// The values are this project's machines' own, so pinning changed no result there.
+inline constexpr std::ptrdiff_t kPinnedCacheSizes[3] = {48 * 1024, 1024 * 1024, 384 * 1024 * 1024};
+void pin_gemm_blocking();
 int64_t shape_numel(const Shape& shape);
 
 class Tensor {

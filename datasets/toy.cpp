@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "autodiff/random.h"
+#include "autodiff/math.h"
 #include "datasets/dataset.h"
 
 namespace ks {
@@ -41,13 +42,13 @@ Dataset make_toy_dataset(const ToyOptions& options) {
     double x, y;
     if (options.kind == "moons") {
       const double angle = pi * rng.uniform();
-      x = label ? 1.0 - std::cos(angle) : std::cos(angle);
-      y = label ? 0.5 - std::sin(angle) : std::sin(angle);
+      x = label ? 1.0 - math::cos(angle) : math::cos(angle);
+      y = label ? 0.5 - math::sin(angle) : math::sin(angle);
     } else {
       const double t = 0.15 + 0.85 * rng.uniform();  // skip the tangled centre
       const double angle = 3.0 * pi * t + label * pi;
-      x = t * std::cos(angle);
-      y = t * std::sin(angle);
+      x = t * math::cos(angle);
+      y = t * math::sin(angle);
     }
     data.inputs[2 * n] = x + options.noise * rng.normal();
     data.inputs[2 * n + 1] = y + options.noise * rng.normal();

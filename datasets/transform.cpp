@@ -1,6 +1,7 @@
 // Transformations written as "for every output pixel, where does it come from": one sampling function serves rotation and
 // zoom, so both interpolate the same way. Shapes are checked; every function returns a new batch.
 #include "datasets/transform.h"
+#include "autodiff/math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -57,7 +58,7 @@ Tensor resample(const Tensor& images, Source source) {
 
 Tensor rotate_one(const Tensor& images, double radians) {
   const double cy = 0.5 * static_cast<double>(images.dim(2) - 1), cx = 0.5 * static_cast<double>(images.dim(3) - 1);
-  const double c = std::cos(radians), s = std::sin(radians);
+  const double c = math::cos(radians), s = math::sin(radians);
   // Counter-clockwise on screen (y down): the output pixel comes from the inverse rotation of its offset.
   return resample(images, [&](int64_t y, int64_t x, double& sy, double& sx) {
     const double oy = static_cast<double>(y) - cy, ox = static_cast<double>(x) - cx;

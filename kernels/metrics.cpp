@@ -1,6 +1,7 @@
 // Kernel metrics with Eigen: Frobenius products, centering by subtracting row and column means, and a symmetric
 // eigensolver for the effective rank. Shapes are checked and named in every error.
 #include "kernels/metrics.h"
+#include "autodiff/math.h"
 
 #include <Eigen/Eigenvalues>
 #include <cmath>
@@ -81,9 +82,9 @@ EffectiveRank effective_rank(const Tensor& kernel) {
   for (Eigen::Index i = 0; i < values.size(); ++i)
     if (values(i) > 0.0) {
       const double p = values(i) / positive;
-      entropy -= p * std::log(p);
+      entropy -= p * math::log(p);
     }
-  rank.entropy = std::exp(entropy);
+  rank.entropy = math::exp(entropy);
   return rank;
 }
 

@@ -1,6 +1,7 @@
 // Gauss–Legendre by Newton's method on the Legendre recurrence, Chebyshev interpolation by a precomputed inverse
 // Vandermonde matrix, and sign changes by the derivative recursion. No adaptivity here: the EPK decides what to refine.
 #include "kernels/quadrature.h"
+#include "autodiff/math.h"
 
 #include <Eigen/Dense>
 #include <algorithm>
@@ -39,7 +40,7 @@ QuadratureRule gauss_legendre(int64_t n) {
   rule.nodes.resize(static_cast<size_t>(n));
   rule.weights.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    double x = std::cos(kPi * (static_cast<double>(i) + 0.75) / (static_cast<double>(n) + 0.5));
+    double x = math::cos(kPi * (static_cast<double>(i) + 0.75) / (static_cast<double>(n) + 0.5));
     double value = 0.0, derivative = 1.0;
     for (int iteration = 0; iteration < 100; ++iteration) {
       legendre(n, x, value, derivative);
@@ -68,7 +69,7 @@ QuadratureRule gauss_legendre(int64_t n, double a, double b) {
 std::vector<double> chebyshev_points(int64_t degree) {
   std::vector<double> points;
   for (int64_t j = 0; j <= degree; ++j)
-    points.push_back(std::cos(kPi * (2.0 * static_cast<double>(j) + 1.0) / (2.0 * static_cast<double>(degree) + 2.0)));
+    points.push_back(math::cos(kPi * (2.0 * static_cast<double>(j) + 1.0) / (2.0 * static_cast<double>(degree) + 2.0)));
   return points;
 }
 
@@ -84,7 +85,7 @@ ChebyshevInterpolator::ChebyshevInterpolator(int64_t degree) : degree_(degree) {
   const int64_t size = degree + 1;
   Eigen::MatrixXd vandermonde(size, size);
   for (int64_t j = 0; j < size; ++j)
-    for (int64_t k = 0; k < size; ++k) vandermonde(j, k) = std::pow(points[static_cast<size_t>(j)], static_cast<double>(k));
+    for (int64_t k = 0; k < size; ++k) vandermonde(j, k) = math::pow(points[static_cast<size_t>(j)], k);
   const Eigen::MatrixXd inverse = vandermonde.fullPivLu().inverse();
   inverse_.resize(static_cast<size_t>(size * size));
   for (int64_t k = 0; k < size; ++k)

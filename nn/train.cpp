@@ -1,6 +1,7 @@
 // SGD, replay and evaluation. Bit-reproducibility comes from doing every step through one function (sgd_step),
 // from the seeded shuffle, and from ops whose parallel parts write disjoint outputs and reduce in a fixed order.
 #include "nn/train.h"
+#include "autodiff/math.h"
 
 #include "datasets/transform.h"
 
@@ -166,7 +167,7 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     double learning_rate = options.learning_rate;
-    if (options.lr_step_epochs > 0) learning_rate *= std::pow(options.lr_gamma, static_cast<double>(epoch / options.lr_step_epochs));
+    if (options.lr_step_epochs > 0) learning_rate *= math::pow(options.lr_gamma, epoch / options.lr_step_epochs);
     // Full-batch gradient descent keeps the natural order; mini-batches are reshuffled every epoch.
     const std::vector<int64_t> order = batch_size == N ? shuffler.permutation(0) : shuffler.permutation(N);
     for (int64_t first = 0; first < N; first += batch_size, ++step) {
