@@ -34,6 +34,17 @@ struct NetCase {
   InitKind init;
 };
 
+// A fresh folder under the temporary directory, removed with everything in it when the test ends.
+struct ScratchDirectory {
+  std::filesystem::path dir;
+  explicit ScratchDirectory(const std::string& name)
+      : dir(std::filesystem::temp_directory_path() / ("kernelscope-" + name + "-" + std::to_string(getpid()))) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  ~ScratchDirectory() { std::filesystem::remove_all(dir); }
+};
+
 // A network's structure and its θ_0, as build_model and initial_parameters give them.
 struct Network {
   std::unique_ptr<Sequential> model;

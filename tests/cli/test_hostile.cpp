@@ -15,15 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Scratch {
-  fs::path dir = fs::temp_directory_path() / ("kernelscope-hostile-" + std::to_string(getpid()));
-  Scratch() {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-};
-
 // A small toy run: 40 training points, 4 batches.
 fs::path toy_run(const fs::path& dir, const std::string& name = "run") {
   const test::CommandResult r = test::run_cli("train --data toy:moons --arch mlp:4 --epochs 1 --batch 10 --train-size 40 --test-size 8 --quiet --out " + (dir / name).string());
@@ -47,7 +38,7 @@ void check_refused(const std::string& arguments, const std::string& names) {
 }  // namespace
 
 TEST_CASE("a damaged trajectory is named with the entry and its value, never read out of bounds") {
-  Scratch s;
+  const test::ScratchDirectory s("hostile");
   const fs::path run = toy_run(s.dir);
   const fs::path traj = "trajectory";
   auto damage = [&](const std::string& name, const std::string& file, const std::function<void(std::vector<int64_t>&)>& change) {
@@ -66,7 +57,7 @@ TEST_CASE("a damaged trajectory is named with the entry and its value, never rea
 }
 
 TEST_CASE("damaged run files are named: metrics, config, checkpoints, a directory for a file, absurd .npy headers") {
-  Scratch s;
+  const test::ScratchDirectory s("hostile");
   const fs::path run = toy_run(s.dir);
   const fs::path metrics = copy_run(run, s.dir / "metrics");
   std::ofstream(metrics / "metrics.json") << R"({"epochs": []})";
@@ -98,7 +89,7 @@ TEST_CASE("damaged run files are named: metrics, config, checkpoints, a director
 }
 
 TEST_CASE("--out never empties the current folder or replaces a foreign one; a kernel file is not replaced unasked") {
-  Scratch s;
+  const test::ScratchDirectory s("hostile");
   fs::create_directories(s.dir / "home");
   std::ofstream(s.dir / "home" / "precious.txt") << "mine";
   const std::string train = "train --data toy:moons --arch mlp:4 --epochs 1 --quiet ";
@@ -126,7 +117,7 @@ TEST_CASE("--out never empties the current folder or replaces a foreign one; a k
 }
 
 TEST_CASE("two concurrent trains to one --out: exactly one writes the run, the other says why") {
-  Scratch s;
+  const test::ScratchDirectory s("hostile");
   const std::string train = std::string(KERNELSCOPE_CLI_PATH) + " train --data toy:spirals --arch mlp:64-64 --epochs 30 --batch 10 --quiet --out " + (s.dir / "run").string();
   const std::string both = "(" + train + " > " + (s.dir / "a.log").string() + " 2>&1 & " + train + " > " + (s.dir / "b.log").string() + " 2>&1 & wait)";
   REQUIRE(std::system(both.c_str()) == 0);
@@ -141,7 +132,7 @@ TEST_CASE("two concurrent trains to one --out: exactly one writes the run, the o
 }
 
 TEST_CASE("markup in a path is escaped in the report") {
-  Scratch s;
+  const test::ScratchDirectory s("hostile");
   const fs::path odd = s.dir / "<img src=x onerror=alert(1)>";
   const test::CommandResult r = test::run_cli("train --data toy:moons --arch mlp:4 --epochs 1 --train-size 40 --test-size 4 --quiet --out '" + odd.string() + "'");
   REQUIRE(r.exit_code == 0);
@@ -178,7 +169,7 @@ TEST_CASE("nonsense values are refused with the option and the value named, not 
 }
 
 TEST_CASE("kernels: a step written as 1e3, a NaN C, a NaN kernel value are refused") {
-  Scratch s;
+  const test::ScratchDirectory s("hostile");
   const fs::path run = toy_run(s.dir);
   check_refused("kernel --run " + run.string() + " --kind step:1e3 --out " + (s.dir / "k.npy").string(), "--kind step:1e3");
   REQUIRE(test::run_cli("kernel --run " + run.string() + " --kind after --out " + (s.dir / "train.npy").string()).exit_code == 0);
@@ -192,7 +183,7 @@ TEST_CASE("kernels: a step written as 1e3, a NaN C, a NaN kernel value are refus
 }
 
 TEST_CASE("a gzip file whose end is cut off is refused; data paths are recorded absolute") {
-  Scratch s;
+  const test::ScratchDirectory s("hostile");
   const fs::path root = test::shared_datasets();
   if (root.empty()) return;
   fs::create_directories(s.dir / "mnist");

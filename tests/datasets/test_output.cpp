@@ -15,15 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Scratch {
-  fs::path dir = fs::temp_directory_path() / ("kernelscope-output-" + std::to_string(getpid()));
-  Scratch() {
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-};
-
 void write_text(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 
 std::string read_text(const fs::path& path) {
@@ -35,7 +26,7 @@ std::string read_text(const fs::path& path) {
 }  // namespace
 
 TEST_CASE("an output never replaces the current directory, its parents, an input, or a foreign folder") {
-  Scratch s;
+  const test::ScratchDirectory s("output");
   CHECK_THROWS_WITH(OutputDirectory(".", {"run", true, {}}), doctest::Contains("current directory"));
   CHECK_THROWS_WITH(OutputDirectory("..", {"run", true, {}}), doctest::Contains("current directory"));
   CHECK_THROWS_WITH(OutputDirectory("/", {"run", true, {}}), doctest::Contains("root"));
@@ -51,7 +42,7 @@ TEST_CASE("an output never replaces the current directory, its parents, an input
 }
 
 TEST_CASE("--overwrite replaces an earlier output of the same kind only; a folder that appears meanwhile is kept") {
-  Scratch s;
+  const test::ScratchDirectory s("output");
   {
     OutputDirectory first(s.dir / "out", {"run", false, {}});
     write_text(first.directory() / "a.txt", "first");
@@ -75,7 +66,7 @@ TEST_CASE("--overwrite replaces an earlier output of the same kind only; a folde
 }
 
 TEST_CASE("concurrent writers to one output: the second fails at once; leftovers of dead processes are removed") {
-  Scratch s;
+  const test::ScratchDirectory s("output");
   {
     OutputDirectory holder(s.dir / "out", {"run", false, {}});
     CHECK(fs::exists(s.dir / ".out.kernelscope-lock"));
@@ -102,7 +93,7 @@ TEST_CASE("concurrent writers to one output: the second fails at once; leftovers
 }
 
 TEST_CASE("a legal output name of 250 characters gets a short temporary name") {
-  Scratch s;
+  const test::ScratchDirectory s("output");
   const std::string name(250, 'n');
   OutputDirectory writer(s.dir / name, {"run", false, {}});
   CHECK(writer.directory().filename().string().size() <= 255);
@@ -111,7 +102,7 @@ TEST_CASE("a legal output name of 250 characters gets a short temporary name") {
 }
 
 TEST_CASE("a file output is created before any work and replaces only a float64 .npy") {
-  Scratch s;
+  const test::ScratchDirectory s("output");
   CHECK_THROWS_WITH(OutputFile("/proc/kernelscope-cannot-write.npy", {"kernel", false, {}}), doctest::Contains("cannot write"));
   write_text(s.dir / "notes.txt", "mine");
   CHECK_THROWS_WITH(OutputFile(s.dir / "notes.txt", {"kernel", false, {}}), doctest::Contains("already exists"));
