@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
   try {
     for (const ks::cli::Command& command : commands)
       if (command.app->parsed()) return command.run();
+  } catch (const ks::OutOfMemory& error) {
+    std::cerr << "kernelscope: error: " << error.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "kernelscope: error: out of memory: a request could not be met; use fewer samples (--limit, --train-size, --test-size) or a smaller network\n";
+    return 1;
   } catch (const std::exception& error) {
     std::cerr << "kernelscope: error: " << error.what() << "\n";
     return 1;

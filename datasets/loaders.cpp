@@ -21,6 +21,7 @@ namespace {
 // The whole (possibly gzipped) file; gzread passes uncompressed files through unchanged.
 std::vector<unsigned char> read_maybe_gzip(const fs::path& file) {
   if (!fs::exists(file)) fail(file, "no such file");
+  if (fs::is_directory(file)) fail(file, "is a directory; name a file");
   gzFile handle = gzopen(file.c_str(), "rb");
   if (!handle) fail(file, "cannot open");
   std::vector<unsigned char> bytes;
@@ -205,7 +206,11 @@ DataSplit load_source(const SourceOptions& options) {
   const std::string kind = options.source.substr(0, colon);
   std::string location = colon == std::string::npos ? "" : options.source.substr(colon + 1);
   DataSplit split;
-  if (kind == "mnist" || kind == "fashion" || kind == "kmnist") {
+  const bool idx = kind == "mnist" || kind == "fashion" || kind == "kmnist";
+  if (!idx && !(options.train_images.empty() && options.train_labels.empty() && options.test_images.empty() && options.test_labels.empty()))
+    throw std::runtime_error("--train-images, --train-labels, --test-images and --test-labels name IDX files: they apply to mnist:, fashion: and kmnist: "
+                             "sources, not to " + kind + ":");
+  if (idx) {
     if (location.empty() && kind == "fashion") location = "/usr/share/datasets/fashion-mnist";
     if (location.empty()) throw std::runtime_error("--data " + kind + ":DIR needs the directory holding the IDX files");
     const fs::path dir(location);

@@ -71,6 +71,12 @@ Task make_task(const DataSplit& split, const TaskOptions& options) {
     if (static_cast<size_t>(c) >= std::max<size_t>(split.train.class_names.size(), 1) && !split.train.class_names.empty())
       throw std::runtime_error("class " + std::to_string(c) + " does not exist: this data set has classes 0.." +
                                std::to_string(split.train.class_names.size() - 1));
+  // Train and test samples must have one shape: a network takes only one (found here, not after training).
+  const auto sample_shape = [](const Dataset& data) { return Shape(data.inputs.shape().begin() + std::min<size_t>(1, data.inputs.shape().size()), data.inputs.shape().end()); };
+  if (split.test.size() > 0 && split.train.size() > 0 && sample_shape(split.train) != sample_shape(split.test))
+    throw std::runtime_error("training samples are " + shape_string(sample_shape(split.train)) + " but test samples are " + shape_string(sample_shape(split.test)) +
+                             " (" + (split.train_files.empty() ? std::string("training data") : split.train_files.front()) + " vs " +
+                             (split.test_files.empty() ? std::string("test data") : split.test_files.front()) + "); use images of one size, or --resize for folders");
   Task task;
   task.train = select(split.train, classes, options.train_size, "training");
   task.test = select(split.test, classes, options.test_size, "test");

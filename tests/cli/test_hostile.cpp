@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "datasets/npy.h"
+#include "render/picture.h"
 #include "tests/helpers.h"
 
 namespace ks {
@@ -200,6 +201,22 @@ TEST_CASE("a gzip file whose end is cut off is refused; data paths are recorded 
   std::stringstream config;
   config << std::ifstream(s.dir / "abs" / "config.json").rdbuf();
   CHECK(config.str().find("\"train_images\": \"/") != std::string::npos);
+}
+
+}  // namespace ks
+
+namespace ks {
+
+TEST_CASE("train and test images of different sizes are refused before training, naming both") {
+  const test::ScratchDirectory s("sizes");
+  for (const auto& [split, size] : std::vector<std::pair<std::string, int64_t>>{{"train", 8}, {"test", 6}})
+    for (const char* label : {"a", "b"}) {
+      fs::create_directories(s.dir / split / label);
+      for (int n = 0; n < 3; ++n) write_png(s.dir / split / label / (std::to_string(n) + ".png"), Picture(size, size, static_cast<uint8_t>(40 * n)));
+    }
+  check_refused("train --data folder:" + s.dir.string() + " --arch mlp:4 --epochs 1 --quiet --out " + (s.dir / "run").string(), "but test samples are");
+  CHECK_FALSE(fs::exists(s.dir / "run"));
+  check_refused("train --data toy:moons --train-images /tmp --arch mlp:4 --epochs 1 --quiet --out " + (s.dir / "run").string(), "they apply to mnist:");
 }
 
 }  // namespace ks
