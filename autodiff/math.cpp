@@ -14,12 +14,12 @@ constexpr double kInvLn2 = 1.44269504088896338700e+00;
 constexpr double kPiO2Hi = 1.57079632673412561417e+00, kPiO2Mid = 6.07710050650619224932e-11, kPiO2Lo = 2.02226624879595063154e-21;
 constexpr double kTwoOverPi = 6.36619772367581382433e-01;
 
-// 1/n! for n = 0..22, computed once by IEEE multiplications and divisions (the same on every machine).
+// 1/n! for n = 0..23, computed once by IEEE multiplications and divisions (the same on every machine).
 const double* inverse_factorials() {
   static const auto table = [] {
-    std::array<double, 23> t{};
+    std::array<double, 24> t{};
     double f = 1.0;
-    for (int n = 0; n < 23; ++n) {
+    for (int n = 0; n < 24; ++n) {
       if (n > 1) f *= n;
       t[static_cast<size_t>(n)] = 1.0 / f;
     }
