@@ -36,13 +36,16 @@ double expm1_small(double r) {
   return r + r * (r * p);
 }
 
-// log(m) for m in [sqrt(1/2), sqrt(2)]: 2·atanh(s), s = (m − 1)/(m + 1), |s| < 0.172, to s^31.
-double log_reduced(double m) {
-  const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+// 2·atanh(s) for |s| <= 0.172 by its series to s^31: log((1 + s)/(1 − s)).
+double two_atanh(double s) {
+  const double s2 = s * s;
   double p = 1.0 / 31.0;
   for (int k = 29; k >= 3; k -= 2) p = p * s2 + 1.0 / k;
   return 2.0 * s + 2.0 * s * (s2 * p);
 }
+
+// log(m) for m in [sqrt(1/2), sqrt(2)].
+double log_reduced(double m) { return two_atanh((m - 1.0) / (m + 1.0)); }
 
 // sin and cos of |r| <= π/4 by their Taylor series to r^23 and r^22.
 double sin_reduced(double r) {
@@ -99,12 +102,7 @@ double portable_log(double x) {
 }
 
 double portable_log1p(double x) {
-  if (std::abs(x) < 0.1) {  // log(1 + x) = 2·atanh(x / (2 + x)), no rounding of 1 + x
-    const double s = x / (2.0 + x), s2 = s * s;
-    double p = 1.0 / 31.0;
-    for (int k = 29; k >= 3; k -= 2) p = p * s2 + 1.0 / k;
-    return 2.0 * s + 2.0 * s * (s2 * p);
-  }
+  if (std::abs(x) < 0.1) return two_atanh(x / (2.0 + x));  // log(1 + x), no rounding of 1 + x
   const double u = 1.0 + x;
   return portable_log(u) + (x - (u - 1.0)) / u;  // the rounding of 1 + x, corrected to first order
 }
@@ -117,11 +115,12 @@ double portable_tanh(double x) {
   return std::copysign(e / (e + 2.0), x);
 }
 
-double portable_sin(double x) {
+// sin(x + shift·π/2): cos is sin a quadrant on, so both share one reduction.
+double sine_shifted(double x, int64_t shift) {
   if (!std::isfinite(x)) return std::numeric_limits<double>::quiet_NaN();
   int64_t q = 0;
   const double r = reduce_quadrant(x, q);
-  switch (((q % 4) + 4) % 4) {
+  switch ((((q + shift) % 4) + 4) % 4) {
     case 0: return sin_reduced(r);
     case 1: return cos_reduced(r);
     case 2: return -sin_reduced(r);
@@ -129,17 +128,8 @@ double portable_sin(double x) {
   }
 }
 
-double portable_cos(double x) {
-  if (!std::isfinite(x)) return std::numeric_limits<double>::quiet_NaN();
-  int64_t q = 0;
-  const double r = reduce_quadrant(x, q);
-  switch (((q % 4) + 4) % 4) {
-    case 0: return cos_reduced(r);
-    case 1: return -sin_reduced(r);
-    case 2: return -cos_reduced(r);
-    default: return sin_reduced(r);
-  }
-}
+double portable_sin(double x) { return sine_shifted(x, 0); }
+double portable_cos(double x) { return sine_shifted(x, 1); }
 
 double integer_power(double x, int64_t n) {
   if (n < 0) return 1.0 / integer_power(x, -n);

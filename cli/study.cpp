@@ -20,6 +20,7 @@
 #include "kernels/ntk.h"
 #include "kernels/svm.h"
 #include "nn/run.h"
+#include "render/html.h"
 #include "render/study_table.h"
 
 namespace ks::cli {
@@ -55,12 +56,6 @@ Invariance measure_invariance(const Sequential& model, const Parameters& theta, 
   v.zoom = invariance_score(model, theta, images, zoom_images(images, size - 2));
   v.globality = invariance_score(model, theta, images, swap_quadrants(images));
   return v;
-}
-
-std::string format(const char* pattern, double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, pattern, value);
-  return text;
 }
 
 class Stages {
@@ -192,7 +187,7 @@ int run_study(StudyOptions o) {
   Stages stages(5);
   stages.begin("training " + o.train.arch + " on " + o.train.data + " classes " + o.train.classes);
   const Run run = study_training(o, dir);
-  stages.begin("kernels and hard-margin SVMs (libsvm, C = " + format("%g", o.svm_c) + (o.scale_kernel ? ", kernels scaled by the mean training norm" : "") +
+  stages.begin("kernels and hard-margin SVMs (libsvm, C = " + number(o.svm_c, "%g") + (o.scale_kernel ? ", kernels scaled by the mean training norm" : "") +
                "): NTK and conjugate kernel at θ_0 and θ_T on " + std::to_string(run.task.train.size()) + " training and " +
                std::to_string(run.task.test.size()) + " test samples");
   StudyResult result;

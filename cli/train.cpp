@@ -110,8 +110,8 @@ int run_train(const TrainCommandOptions& o) {
   config_json["data"]["test_files"] = split.test_files;
   config_json["data"]["class_names"] = task.train.class_names;
   config_json["model"]["parameters"] = nlohmann::json::array();
-  const std::vector<std::string> names = model->parameter_names();
-  const std::vector<Shape> shapes = model->parameter_shapes();
+  const std::vector<std::string>& names = model->parameter_names();
+  const std::vector<Shape>& shapes = model->parameter_shapes();
   for (size_t k = 0; k < names.size(); ++k) config_json["model"]["parameters"].push_back({{"name", names[k]}, {"shape", shapes[k]}});
   std::ofstream(dir / "config.json") << config_json.dump(2) << "\n";
   nlohmann::json metrics = nlohmann::json::array();

@@ -50,9 +50,9 @@ LayerSegment layer_segment(const Pass& pass, size_t l) {
 }
 
 // Row n of the first parameterised layer's output from the segment's cache: base + t_n·direction of its distinct input.
-bool cached_first_layer(const Segment* segment, int64_t first_parameter, const Shape& shape, Tensor& output) {
+bool cached_first_layer(const Segment* segment, int64_t first_parameter, const Layer& layer, const Tensor& input, Tensor& output) {
   if (!segment || first_parameter != 0 || !segment->first_base) return false;
-  output = Tensor::uninitialised(shape);
+  output = Tensor::uninitialised(layer.output_shape(input.shape()));
   const int64_t N = output.dim(0), size = output.numel() / N;
   if (!segment->first_direction || static_cast<int64_t>(segment->samples.size()) != N || segment->first_base->numel() / segment->first_base->dim(0) != size)
     throw ShapeError("trace_segment: the first-layer cache does not match the rows");
@@ -81,7 +81,7 @@ ForwardRecords forward_pass(const Pass& pass, Tensor x) {
     state.input = std::move(x);
     ForwardState* keep = pass.keep_states ? &state : nullptr;
     const bool parameterised = layer.parameterised();
-    if (parameterised && cached_first_layer(pass.segment, pass.model.first_parameter(l), layer.output_shape(state.input.shape()), x)) {
+    if (parameterised && cached_first_layer(pass.segment, pass.model.first_parameter(l), layer, state.input, x)) {
     } else if (pass.segment && parameterised) {
       x = layer.apply_segment(state.input, layer_segment(pass, l), keep);
     } else {
@@ -125,7 +125,8 @@ std::vector<LayerSignals> signal_backward(const Pass& pass, std::vector<ForwardS
       LayerSignals s;
       s.layer = &layer;
       s.parameter_index = pass.model.first_parameter(l);
-      for (const NamedShape& p : layer.parameter_shapes()) s.parameter_size += shape_numel(p.shape);
+      s.parameter_tensors = pass.model.weights(pass.base, l).count;
+      s.parameter_size = pass.model.layer_parameter_size(l);
       s.input = std::move(states[l].input);  // the states are walked once, backwards: the signals take what they need
       s.delta = std::move(signal);
       reversed.push_back(std::move(s));
@@ -205,7 +206,7 @@ Tensor jacobian_vector_product(const Trace& trace, const Parameters& v, const Se
   const int64_t N = trace.samples, C = trace.outputs;
   Tensor product({N * C});
   for (const LayerSignals& s : trace.layers) {
-    const LayerWeights weights{v.data() + s.parameter_index, static_cast<int64_t>(s.layer->parameter_shapes().size())};
+    const LayerWeights weights{v.data() + s.parameter_index, s.parameter_tensors};
     // The layer's output under the weights v, per sample; its dot product with Δ is the row's directional derivative.
     Tensor response;
     if (segment && &v == segment->direction && segment->first_direction && s.parameter_index == 0) {

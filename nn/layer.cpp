@@ -50,43 +50,31 @@ void layer_shape_error(const Layer& layer, const Shape& input) {
 }
 
 void Sequential::add(std::unique_ptr<Layer> layer) {
-  first_parameter_.push_back(tensors_);
-  tensors_ += static_cast<int64_t>(layer->parameter_shapes().size());
+  const std::vector<NamedShape> own = layer->parameter_shapes();
+  first_parameter_.push_back(static_cast<int64_t>(shapes_.size()));
+  layer_tensors_.push_back(static_cast<int64_t>(own.size()));
+  int64_t values = 0;
+  for (const NamedShape& p : own) {
+    names_.push_back(std::to_string(layers_.size()) + "." + p.name);
+    shapes_.push_back(p.shape);
+    values += shape_numel(p.shape);
+  }
+  layer_values_.push_back(values);
+  values_ += values;
   layers_.push_back(std::move(layer));
 }
 
-std::vector<std::string> Sequential::parameter_names() const {
-  std::vector<std::string> names;
-  for (size_t i = 0; i < layers_.size(); ++i)
-    for (const NamedShape& p : layers_[i]->parameter_shapes()) names.push_back(std::to_string(i) + "." + p.name);
-  return names;
-}
-
-std::vector<Shape> Sequential::parameter_shapes() const {
-  std::vector<Shape> shapes;
-  for (const auto& layer : layers_)
-    for (const NamedShape& p : layer->parameter_shapes()) shapes.push_back(p.shape);
-  return shapes;
-}
-
-int64_t Sequential::parameter_count() const {
-  int64_t count = 0;
-  for (const Shape& shape : parameter_shapes()) count += shape_numel(shape);
-  return count;
-}
-
 LayerWeights Sequential::weights(const Parameters& theta, size_t layer) const {
-  const int64_t count = static_cast<int64_t>(layers_[layer]->parameter_shapes().size());
+  const int64_t count = layer_tensors_[layer];
   return count ? LayerWeights{theta.data() + first_parameter_[layer], count} : LayerWeights{};
 }
 
 void Sequential::check_parameters(const Parameters& theta, const std::string& who) const {
-  const std::vector<Shape> shapes = parameter_shapes();
-  if (theta.size() != shapes.size())
-    throw ShapeError(who + ": the network has " + std::to_string(shapes.size()) + " parameter tensors, θ has " + std::to_string(theta.size()));
-  for (size_t k = 0; k < shapes.size(); ++k)
-    if (theta[k].shape() != shapes[k])
-      throw ShapeError(who + ": parameter " + parameter_names()[k] + " is " + shape_string(shapes[k]) + ", θ has " + shape_string(theta[k].shape()));
+  if (theta.size() != shapes_.size())
+    throw ShapeError(who + ": the network has " + std::to_string(shapes_.size()) + " parameter tensors, θ has " + std::to_string(theta.size()));
+  for (size_t k = 0; k < shapes_.size(); ++k)
+    if (theta[k].shape() != shapes_[k])
+      throw ShapeError(who + ": parameter " + names_[k] + " is " + shape_string(shapes_[k]) + ", θ has " + shape_string(theta[k].shape()));
 }
 
 Shape Sequential::output_shape(const Shape& input) const {
@@ -96,8 +84,8 @@ Shape Sequential::output_shape(const Shape& input) const {
 }
 
 Var Sequential::forward(const Var& input, const std::vector<Var>& parameters) const {
-  if (static_cast<int64_t>(parameters.size()) != tensors_)
-    throw ShapeError("forward: the network has " + std::to_string(tensors_) + " parameter tensors, got " + std::to_string(parameters.size()));
+  if (parameters.size() != shapes_.size())
+    throw ShapeError("forward: the network has " + std::to_string(shapes_.size()) + " parameter tensors, got " + std::to_string(parameters.size()));
   Var x = input;
   for (size_t l = 0; l < layers_.size(); ++l) x = layers_[l]->forward(x, parameters.data() + first_parameter_[l]);
   return x;

@@ -47,6 +47,7 @@ struct LayerSignals {
   const Layer* layer = nullptr;
   int64_t parameter_index = 0;   // the layer's first tensor in θ
   int64_t parameter_offset = 0;  // where that tensor starts in the flat state_dict-ordered vector
+  int64_t parameter_tensors = 0; // the layer's tensors in θ (weight, bias)
   int64_t parameter_size = 0;    // the layer's values, all tensors
   Tensor input;                  // (N, ...)
   Tensor delta;                  // (N·C, ...output)
@@ -109,7 +110,7 @@ class Layer {
   virtual KernelCost cost(const Shape& input) const { return {}; }
   // ---- the piece finder ----------------------------------------------------------------------
   virtual PieceInfo piece() const = 0;
-  bool parameterised() const { return !parameter_shapes().empty(); }
+  bool parameterised() const { return piece().role == PieceRole::parameterised; }  // the generic test checks it matches the shapes
 };
 
 // ---- the registry: every layer kind, with an example the generic layer test runs ------------------------

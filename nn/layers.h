@@ -55,10 +55,11 @@ class Sequential {
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
   std::string describe() const;
   // Every parameter as "<layer index>.<name>", in state_dict order, with its shape.
-  std::vector<std::string> parameter_names() const;
-  std::vector<Shape> parameter_shapes() const;
-  int64_t parameter_tensors() const { return tensors_; }
-  int64_t parameter_count() const;  // values, all tensors
+  const std::vector<std::string>& parameter_names() const { return names_; }
+  const std::vector<Shape>& parameter_shapes() const { return shapes_; }
+  int64_t parameter_tensors() const { return static_cast<int64_t>(shapes_.size()); }
+  int64_t parameter_count() const { return values_; }  // values, all tensors
+  int64_t layer_parameter_size(size_t layer) const { return layer_values_[layer]; }  // layer l's values, all its tensors
   // Layer l's slice of θ; θ must have the network's shapes (check_parameters).
   LayerWeights weights(const Parameters& theta, size_t layer) const;
   int64_t first_parameter(size_t layer) const { return first_parameter_[layer]; }
@@ -72,9 +73,12 @@ class Sequential {
   Tensor apply(const Parameters& theta, const Tensor& input) const;
 
  private:
+  // The parameter layout, fixed when a layer is added (layers are immutable), so traces never recompute it.
   std::vector<std::unique_ptr<Layer>> layers_;
-  std::vector<int64_t> first_parameter_;  // per layer, its first tensor's index in θ
-  int64_t tensors_ = 0;
+  std::vector<int64_t> first_parameter_, layer_tensors_, layer_values_;  // per layer
+  std::vector<std::string> names_;
+  std::vector<Shape> shapes_;
+  int64_t values_ = 0;
 };
 
 }  // namespace ks

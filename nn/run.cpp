@@ -87,7 +87,7 @@ RunConfig run_config_from_json(const json& j) {
 void RunWriter::write_parameters(const std::string& subdirectory, const Sequential& model, const std::vector<Tensor>& values) const {
   const fs::path dir = directory() / subdirectory;
   fs::create_directories(dir);
-  const std::vector<std::string> names = model.parameter_names();
+  const std::vector<std::string>& names = model.parameter_names();
   for (size_t i = 0; i < names.size(); ++i) write_npy(dir / (names[i] + ".npy"), values[i]);
 }
 
@@ -140,8 +140,8 @@ std::vector<StepRecord> read_trajectory(const fs::path& run_directory, int64_t t
 
 static Parameters read_parameters(const fs::path& dir, const Sequential& model) {
   Parameters values;
-  const std::vector<std::string> names = model.parameter_names();
-  const std::vector<Shape> shapes = model.parameter_shapes();
+  const std::vector<std::string>& names = model.parameter_names();
+  const std::vector<Shape>& shapes = model.parameter_shapes();
   for (size_t k = 0; k < names.size(); ++k) {
     Tensor value = read_npy(dir / (names[k] + ".npy"));
     if (value.shape() != shapes[k])

@@ -10,13 +10,7 @@ namespace ks {
 
 namespace {
 
-std::string format(const char* pattern, double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, pattern, value);
-  return text;
-}
-
-std::string percent(double x) { return format("%.2f%%", 100 * x); }
+std::string percent(double x) { return number(100 * x, "%.2f%%"); }
 
 std::string separated(const nlohmann::json& svm) {
   return svm.at("separated").get<bool>() ? std::string("yes") : "NO (" + std::to_string(svm.at("training_errors").get<int64_t>()) + " errors)";
@@ -44,22 +38,22 @@ StudyTable study_table(const nlohmann::json& r) {
     return std::to_string(svm.at("ntk").at(s).at("support_vectors").get<int64_t>()) + " / " + std::to_string(svm.at("conjugate").at(s).at("support_vectors").get<int64_t>());
   });
   add_row(table, "training set separated, NTK / conjugate", [&](const char* s) { return separated(svm.at("ntk").at(s)) + " / " + separated(svm.at("conjugate").at(s)); });
-  add_row(table, "SVM training margin, NTK", [&](const char* s) { return format("%.4g", svm.at("ntk").at(s).at("margin").get<double>()); });
+  add_row(table, "SVM training margin, NTK", [&](const char* s) { return number(svm.at("ntk").at(s).at("margin").get<double>(), "%.4g"); });
   for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"alignment of conjugate kernel with NTK", "alignment_conjugate_ntk"},
                                                                                    {"CKA of conjugate kernel with NTK", "cka_conjugate_ntk"},
                                                                                    {"target alignment of NTK", "target_alignment_ntk"}})
-    add_row(table, label, [&](const char* s) { return format("%.4f", metrics.at(s).at(key).get<double>()); });
+    add_row(table, label, [&](const char* s) { return number(metrics.at(s).at(key).get<double>(), "%.4f"); });
   add_row(table, "effective rank of NTK (trace/λmax, entropy)", [&](const char* s) {
     const nlohmann::json& rank = metrics.at(s).at("effective_rank_ntk");
-    return format("%.1f", rank.at("trace_over_max").get<double>()) + ", " + format("%.1f", rank.at("spectral_entropy").get<double>());
+    return number(rank.at("trace_over_max").get<double>(), "%.1f") + ", " + number(rank.at("spectral_entropy").get<double>(), "%.1f");
   });
   if (r.contains("invariance"))
     for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"invariance to 1-pixel shifts", "shift"},
                                                                                      {"invariance to ±0.25 rad rotations", "rotation"},
                                                                                      {"invariance to zoom", "zoom"},
                                                                                      {"quadrant-swap score (lower = more global)", "quadrant_swap"}})
-      add_row(table, label, [&](const char* s) { return format("%.4f", r.at("invariance").at(s).at(key).get<double>()); });
-  table.notes.push_back("Kernel distance (Fort et al.) between the NTK at init and after: " + format("%.4f", metrics.at("kernel_distance_ntk_init_after").get<double>()));
+      add_row(table, label, [&](const char* s) { return number(r.at("invariance").at(s).at(key).get<double>(), "%.4f"); });
+  table.notes.push_back("Kernel distance (Fort et al.) between the NTK at init and after: " + number(metrics.at("kernel_distance_ntk_init_after").get<double>(), "%.4f"));
   std::string not_separated;
   for (const char* stage : {"init", "after"})
     for (const char* name : {"ntk", "conjugate"})
@@ -72,7 +66,7 @@ StudyTable study_table(const nlohmann::json& r) {
     table.notes.push_back("libsvm stopped at its iteration limit WITHOUT CONVERGING on:" + unconverged + " those accuracies are of unconverged solutions.");
   if (!not_separated.empty())
     table.notes.push_back("The training set is NOT separated by the SVM on:" + not_separated + " those SVMs are soft-margin solutions with C = " +
-                          format("%g", r.at("svm_c").get<double>()) + ".");
+                          number(r.at("svm_c").get<double>(), "%g") + ".");
   return table;
 }
 

@@ -94,7 +94,7 @@ TEST_CASE("every registered layer kind passes the generic layer test") {
     CHECK(pulled.shape() == with_batch(e.input.shape(), rows));
     const int64_t P = [&] { int64_t p = 0; for (const Tensor& t : e.theta) p += t.numel(); return p; }();
     Tensor gradient_rows({rows, std::max<int64_t>(P, 1)});
-    LayerSignals signals{&layer, 0, 0, P, e.input, e.signal};
+    LayerSignals signals{&layer, 0, 0, static_cast<int64_t>(e.theta.size()), P, e.input, e.signal};
     if (P) layer.gradient_rows(signals, kRowsPerSample, gradient_rows.data(), P, 0);
     const int64_t in_size = e.input.numel() / N;
     for (int64_t r = 0; r < rows; ++r) {
