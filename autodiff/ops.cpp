@@ -183,9 +183,6 @@ void softplus_backward(double* dinp, const double* dout, const double* inp, int6
 
 // ---- convolution -----------------------------------------------------------------------------
 
-// Samples per GEMM: fixed, so results depend neither on the batch size's split across threads nor on the thread count.
-constexpr int64_t kConvChunk = 1;
-
 void im2col(double* columns, const double* image, const Conv2dGeometry& g, int64_t column_count,
             int64_t column_offset) {
   const int64_t Ho = g.out_height(), Wo = g.out_width(), k = g.kernel;
@@ -237,60 +234,61 @@ void col2im(double* dimage, const double* columns, const Conv2dGeometry& g, int6
       }
 }
 
-static int64_t chunk_count(int64_t batch) { return (batch + kConvChunk - 1) / kConvChunk; }
+// One thread's scratch for a sample's patches: kept between calls, so the hot loops allocate nothing.
+static double* scratch_columns(int64_t size) {
+  thread_local std::vector<double> columns;
+  if (static_cast<int64_t>(columns.size()) < size) columns.resize(static_cast<size_t>(size));
+  return columns.data();
+}
+
+void conv2d_forward_sample(double* out, const double* image, const double* weight, const double* bias,
+                           const Conv2dGeometry& g) {
+  const int64_t spatial = g.out_height() * g.out_width();
+  double* columns = scratch_columns(g.patch_size() * spatial);
+  im2col(columns, image, g, spatial, 0);
+  MatrixMap result(out, g.out_channels, spatial);
+  result.noalias() = ConstMatrixMap(weight, g.out_channels, g.patch_size()) * ConstMatrixMap(columns, g.patch_size(), spatial);
+  if (bias)
+    for (int64_t o = 0; o < g.out_channels; ++o)
+      for (int64_t p = 0; p < spatial; ++p) out[o * spatial + p] += bias[o];
+}
+
+void conv2d_backward_input_sample(double* dimage, const double* dout, const double* weight, const Conv2dGeometry& g) {
+  const int64_t spatial = g.out_height() * g.out_width();
+  double* dcolumns = scratch_columns(g.patch_size() * spatial);
+  MatrixMap columns(dcolumns, g.patch_size(), spatial);
+  columns.noalias() = ConstMatrixMap(weight, g.out_channels, g.patch_size()).transpose() * ConstMatrixMap(dout, g.out_channels, spatial);
+  col2im(dimage, dcolumns, g, spatial, 0);
+}
 
 void conv2d_forward(double* out, const double* inp, const double* weight, const double* bias,
                     const Conv2dGeometry& g) {
-  const int64_t spatial = g.out_height() * g.out_width(), image_size = g.in_channels * g.height * g.width;
-  ConstMatrixMap weight_map(weight, g.out_channels, g.patch_size());
+  const int64_t out_size = g.out_channels * g.out_height() * g.out_width(), image_size = g.in_channels * g.height * g.width;
 #pragma omp parallel for schedule(static)
-  for (int64_t chunk = 0; chunk < chunk_count(g.batch); ++chunk) {
-    const int64_t first = chunk * kConvChunk, count = std::min(kConvChunk, g.batch - first);
-    MatrixRowMajor columns(g.patch_size(), count * spatial);
-    for (int64_t s = 0; s < count; ++s) im2col(columns.data(), inp + (first + s) * image_size, g, count * spatial, s * spatial);
-    MatrixRowMajor result = weight_map * columns;  // (O, count * Ho * Wo)
-    for (int64_t s = 0; s < count; ++s)
-      for (int64_t o = 0; o < g.out_channels; ++o) {
-        double* target = out + ((first + s) * g.out_channels + o) * spatial;
-        const double* source = result.data() + o * count * spatial + s * spatial;
-        const double offset = bias ? bias[o] : 0.0;
-        for (int64_t p = 0; p < spatial; ++p) target[p] = source[p] + offset;
-      }
-  }
+  for (int64_t n = 0; n < g.batch; ++n) conv2d_forward_sample(out + n * out_size, inp + n * image_size, weight, bias, g);
 }
 
 void conv2d_backward(double* dinp, double* dweight, double* dbias, const double* dout, const double* inp,
                      const double* weight, const Conv2dGeometry& g) {
   const int64_t spatial = g.out_height() * g.out_width(), image_size = g.in_channels * g.height * g.width;
-  const int64_t chunks = chunk_count(g.batch);
-  ConstMatrixMap weight_map(weight, g.out_channels, g.patch_size());
-  std::vector<MatrixRowMajor> weight_partials(static_cast<size_t>(dweight ? chunks : 0));
-  std::vector<Eigen::VectorXd> bias_partials(static_cast<size_t>(dbias ? chunks : 0));
+  const int64_t out_size = g.out_channels * spatial;
+  std::vector<MatrixRowMajor> weight_partials(static_cast<size_t>(dweight ? g.batch : 0));
+  std::vector<Eigen::VectorXd> bias_partials(static_cast<size_t>(dbias ? g.batch : 0));
 #pragma omp parallel for schedule(static)
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    const int64_t first = chunk * kConvChunk, count = std::min(kConvChunk, g.batch - first);
-    MatrixRowMajor dout_columns(g.out_channels, count * spatial);
-    for (int64_t s = 0; s < count; ++s)
-      for (int64_t o = 0; o < g.out_channels; ++o)
-        std::copy_n(dout + ((first + s) * g.out_channels + o) * spatial, spatial,
-                    dout_columns.data() + o * count * spatial + s * spatial);
+  for (int64_t n = 0; n < g.batch; ++n) {
+    const ConstMatrixMap dout_columns(dout + n * out_size, g.out_channels, spatial);
     if (dweight) {
-      MatrixRowMajor columns(g.patch_size(), count * spatial);
-      for (int64_t s = 0; s < count; ++s)
-        im2col(columns.data(), inp + (first + s) * image_size, g, count * spatial, s * spatial);
-      weight_partials[static_cast<size_t>(chunk)].noalias() = dout_columns * columns.transpose();
+      double* columns = scratch_columns(g.patch_size() * spatial);
+      im2col(columns, inp + n * image_size, g, spatial, 0);
+      weight_partials[static_cast<size_t>(n)].noalias() = dout_columns * ConstMatrixMap(columns, g.patch_size(), spatial).transpose();
     }
-    if (dbias) bias_partials[static_cast<size_t>(chunk)] = dout_columns.rowwise().sum();
-    if (dinp) {
-      MatrixRowMajor dcolumns = weight_map.transpose() * dout_columns;  // (C*k*k, count * Ho * Wo)
-      for (int64_t s = 0; s < count; ++s)
-        col2im(dinp + (first + s) * image_size, dcolumns.data(), g, count * spatial, s * spatial);
-    }
+    if (dbias) bias_partials[static_cast<size_t>(n)] = dout_columns.rowwise().sum();
+    if (dinp) conv2d_backward_input_sample(dinp + n * image_size, dout + n * out_size, weight, g);
   }
-  // Reduce in chunk order so the sum does not depend on which thread ran which chunk.
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    if (dweight) MatrixMap(dweight, g.out_channels, g.patch_size()) += weight_partials[static_cast<size_t>(chunk)];
-    if (dbias) VectorMap(dbias, g.out_channels) += bias_partials[static_cast<size_t>(chunk)];
+  // Reduce in sample order so the sum does not depend on which thread ran which sample.
+  for (int64_t n = 0; n < g.batch; ++n) {
+    if (dweight) MatrixMap(dweight, g.out_channels, g.patch_size()) += weight_partials[static_cast<size_t>(n)];
+    if (dbias) VectorMap(dbias, g.out_channels) += bias_partials[static_cast<size_t>(n)];
   }
 }
 

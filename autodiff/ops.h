@@ -61,7 +61,14 @@ void im2col(double* columns, const double* image, const Conv2dGeometry& g,  // (
 // The adjoint of im2col: adds the columns back into one sample's image gradient.
 void col2im(double* dimage, const double* columns, const Conv2dGeometry& g,  // (C, H, W), (C*k*k, column_count)
             int64_t column_count, int64_t column_offset);
-// im2col + one GEMM per fixed-size chunk of samples; chunks run in parallel and reduce in chunk order.
+// One sample: im2col into the thread's scratch, one GEMM straight into out. The batched forms below and the layers'
+// segment forms (a weight of their own per sample) call these; samples are independent, so bits never depend on threads.
+void conv2d_forward_sample(double* out, const double* image, const double* weight, const double* bias,  // (O, Ho, Wo), (C, H, W), (O, C, k, k), (O)
+                           const Conv2dGeometry& g);
+// Adds Wᵀ·dout, folded back by col2im, into one sample's image gradient.
+void conv2d_backward_input_sample(double* dimage, const double* dout, const double* weight,  // (C, H, W), (O, Ho, Wo), (O, C, k, k)
+                                  const Conv2dGeometry& g);
+// im2col + one GEMM per sample; samples run in parallel and the weight gradient reduces in sample order.
 void conv2d_forward(double* out, const double* inp, const double* weight, const double* bias,  // (N, O, Ho, Wo), (N, C, H, W), (O, C, k, k), (O)
                     const Conv2dGeometry& g);
 void conv2d_backward(double* dinp, double* dweight, double* dbias, const double* dout,  // (N, C, H, W), (O, C, k, k), (O), (N, O, Ho, Wo)

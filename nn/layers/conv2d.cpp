@@ -1,5 +1,5 @@
-// The 2-d convolution layer kind through the layer contract, with its fast paths: base and direction stacked as one
-// convolution of 2·O channels (segment apply and pull-back), per-sample gradient rows δ·patchesᵀ, the structured block.
+// The 2-d convolution layer kind through the layer contract, with its fast paths: on a segment each sample's weight at
+// its own t (segment apply and pull-back), per-sample gradient rows δ·patchesᵀ, the structured block. No GEMM code here.
 #include <algorithm>
 
 #include "autodiff/random.h"
@@ -50,26 +50,17 @@ class Conv2d : public Layer {
     return out;
   }
 
-  // Base and direction as one convolution with 2·O output channels: the patches are gathered once.
+  // Row n at W_base + t_n·W_direction: the sample's own weight is formed (O·patch values, against O·patch·HW for the
+  // product), then one convolution of O channels, half the arithmetic of convolving base and direction apart.
   Tensor apply_segment(const Tensor& input, const LayerSegment& segment, ForwardState*) const override {
     const int64_t N = input.dim(0);
-    Conv2dGeometry both = geometry(input.shape(), N);
-    const int64_t O = o_.out_channels, patch = both.patch_size(), spatial = both.out_height() * both.out_width();
-    const std::vector<double> weights = stacked_weights(segment.base, segment.direction, patch);
-    std::vector<double> biases(static_cast<size_t>(2 * O), 0.0);
-    if (o_.bias) {
-      std::copy_n(segment.base[1].data(), O, biases.begin());
-      std::copy_n(segment.direction[1].data(), O, biases.begin() + O);
-    }
-    both.out_channels = 2 * O;
-    Tensor pair({N, 2 * O, both.out_height(), both.out_width()});
-    conv2d_forward(pair.data(), input.data(), weights.data(), o_.bias ? biases.data() : nullptr, both);
-    Tensor out = Tensor::uninitialised(output_shape(input.shape()));
+    const Conv2dGeometry g = geometry(input.shape(), 1);
+    const int64_t image = g.in_channels * g.height * g.width, out_size = g.out_channels * g.out_height() * g.out_width();
+    Tensor out = Tensor::uninitialised(output_shape(input.shape()));  // every value is written by conv2d_forward_sample
+#pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
-      const double t = (*segment.t)[static_cast<size_t>(n)];
-      const double* from = pair.data() + n * 2 * O * spatial;
-      double* to = out.data() + n * O * spatial;
-      for (int64_t k = 0; k < O * spatial; ++k) to[k] = from[k] + t * from[O * spatial + k];
+      const SampleWeight w = weight_at(segment, (*segment.t)[static_cast<size_t>(n)]);
+      conv2d_forward_sample(out.data() + n * out_size, input.data() + n * image, w.weight.data(), o_.bias ? w.bias.data() : nullptr, g);
     }
     return out;
   }
@@ -84,20 +75,15 @@ class Conv2d : public Layer {
       conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, weight.values, g);
       return previous;
     }
-    // Row r pulls back through W_base + t·W_direction: one backward with 2·O channels, the signal stacked on t times
-    // itself, does both in one GEMM and one col2im.
-    const int64_t O = g.out_channels, out_size = signal.numel() / std::max<int64_t>(rows, 1);
-    const std::vector<double> weights = stacked_weights(segment->base, segment->direction, g.patch_size());
-    Tensor stacked({rows, 2 * O, g.out_height(), g.out_width()});
-    for (int64_t r = 0; r < rows; ++r) {
-      const double t = (*segment->t)[static_cast<size_t>(r / C)];
-      const double* from = signal.data() + r * out_size;
-      double* to = stacked.data() + r * 2 * out_size;
-      std::copy_n(from, out_size, to);
-      for (int64_t k = 0; k < out_size; ++k) to[out_size + k] = t * from[k];
+    // Row r pulls back through its sample's W_base + t·W_direction, formed once per sample.
+    const int64_t image = g.in_channels * g.height * g.width, out_size = g.out_channels * g.out_height() * g.out_width();
+    const int64_t samples = (rows + C - 1) / C;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < samples; ++n) {
+      const SampleWeight sample = weight_at(*segment, (*segment->t)[static_cast<size_t>(n)]);
+      for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r)
+        conv2d_backward_input_sample(previous.data() + r * image, signal.data() + r * out_size, sample.weight.data(), g);
     }
-    g.out_channels = 2 * O;
-    conv2d_backward(previous.data(), nullptr, nullptr, stacked.data(), nullptr, weights.data(), g);
     return previous;
   }
 
@@ -114,14 +100,17 @@ class Conv2d : public Layer {
   PieceInfo piece() const override { return {PieceRole::parameterised}; }
 
  private:
-  // [W_base; W_direction] (each times the multiplier) as one (2·O, patch) weight.
-  std::vector<double> stacked_weights(LayerWeights base, LayerWeights direction, int64_t patch) const {
-    const int64_t O = o_.out_channels;
-    const ScaledWeight w = scaled_weight(base[0], o_.weight_multiplier), d = scaled_weight(direction[0], o_.weight_multiplier);
-    std::vector<double> weights(static_cast<size_t>(2 * O * patch));
-    std::copy_n(w.values, O * patch, weights.begin());
-    std::copy_n(d.values, O * patch, weights.begin() + O * patch);
-    return weights;
+  // The weight (times the multiplier) and bias at base + t·direction, for one sample of a segment.
+  struct SampleWeight {
+    std::vector<double> weight, bias;
+  };
+  SampleWeight weight_at(const LayerSegment& segment, double t) const {
+    const Tensor &w = segment.base[0], &d = segment.direction[0];
+    SampleWeight at{std::vector<double>(static_cast<size_t>(w.numel())), {}};
+    for (int64_t i = 0; i < w.numel(); ++i) at.weight[static_cast<size_t>(i)] = o_.weight_multiplier * (w[i] + t * d[i]);
+    if (o_.bias)
+      for (int64_t o = 0; o < o_.out_channels; ++o) at.bias.push_back(segment.base[1][o] + t * segment.direction[1][o]);
+    return at;
   }
   Conv2dLayerOptions o_;
 };
