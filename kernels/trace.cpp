@@ -67,6 +67,16 @@ bool cached_first_layer(const Segment* segment, int64_t first_parameter, const L
   return true;
 }
 
+// Layer l on its input: at θ, or row n at the segment's t_n (from the first-layer cache where the segment has one).
+Tensor apply_layer(const Pass& pass, size_t l, const Tensor& input, ForwardState* keep) {
+  const Layer& layer = *pass.model.layers()[l];
+  const bool parameterised = layer.parameterised();
+  Tensor output;
+  if (parameterised && cached_first_layer(pass.segment, pass.model.first_parameter(l), layer, input, output)) return output;
+  if (pass.segment && parameterised) return layer.apply_segment(input, layer_segment(pass, l), keep);
+  return layer.apply(input, pass.model.weights(pass.base, l), keep);
+}
+
 ForwardRecords forward_pass(const Pass& pass, Tensor x) {
   ForwardRecords records;
   const auto& layers = pass.model.layers();
@@ -80,14 +90,8 @@ ForwardRecords forward_pass(const Pass& pass, Tensor x) {
     ForwardState state;
     state.input = std::move(x);
     ForwardState* keep = pass.keep_states ? &state : nullptr;
-    const bool parameterised = layer.parameterised();
-    if (parameterised && cached_first_layer(pass.segment, pass.model.first_parameter(l), layer, state.input, x)) {
-    } else if (pass.segment && parameterised) {
-      x = layer.apply_segment(state.input, layer_segment(pass, l), keep);
-    } else {
-      x = layer.apply(state.input, pass.model.weights(pass.base, l), keep);
-    }
-    if (parameterised && !pass.keep_states) records.features = state.input;
+    x = apply_layer(pass, l, state.input, keep);
+    if (layer.parameterised() && !pass.keep_states) records.features = state.input;
     if (pass.keep_states) records.states.push_back(std::move(state));
   }
   records.output = std::move(x);
@@ -200,6 +204,14 @@ Tensor segment_layer_input(const Sequential& model, const Tensor& inputs, const 
     throw std::out_of_range("segment_layer_input: layer " + std::to_string(layer) + " of " + std::to_string(model.layers().size()));
   check_segment(model, segment, inputs.dim(0));
   return run_trace(Pass{model, *segment.base, &segment, false, layer}, inputs, false).output;
+}
+
+Tensor segment_layer_output(const Sequential& model, int64_t layer, const Tensor& input, const Segment& segment) {
+  if (layer < 0 || layer >= static_cast<int64_t>(model.layers().size()))
+    throw std::out_of_range("segment_layer_output: layer " + std::to_string(layer) + " of " + std::to_string(model.layers().size()));
+  if (static_cast<int64_t>(segment.t.size()) != input.dim(0))
+    throw ShapeError("segment_layer_output: " + std::to_string(segment.t.size()) + " values of t for " + std::to_string(input.dim(0)) + " rows");
+  return apply_layer(Pass{model, *segment.base, &segment, false, -1}, static_cast<size_t>(layer), input, nullptr);
 }
 
 Tensor jacobian_vector_product(const Trace& trace, const Parameters& v, const Segment* segment) {

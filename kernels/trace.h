@@ -41,6 +41,10 @@ Trace trace_segment(const Sequential& model, const Tensor& inputs, const Segment
 // The input of layer `layer` (an index into model.layers()) at every sample's point of the segment: a forward stopped there.
 Tensor segment_layer_input(const Sequential& model, const Tensor& inputs, const Segment& segment, int64_t layer);
 
+// Layer `layer` alone on rows of its input, row n at the segment's t_n (the first-layer cache read where the segment has
+// one): the piece finder walks the network with it, one layer at a time.
+Tensor segment_layer_output(const Sequential& model, int64_t layer, const Tensor& input, const Segment& segment);
+
 // ⟨∂f_c(x_n)/∂θ, v⟩ for every row n·C + c of a trace with signals: (N·C). v is a Parameters-shaped direction.
 // When v is the segment's own direction and the segment caches the first layer, that layer's response is read from it.
 Tensor jacobian_vector_product(const Trace& trace, const Parameters& v, const Segment* segment = nullptr);

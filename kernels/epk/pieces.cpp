@@ -14,8 +14,6 @@ namespace ks {
 
 namespace {
 
-constexpr int64_t kPieceFinderRows = 96;  // rows per forward while finding breakpoints
-
 // Roots in (-1, 1) of unit polynomials given by values at Chebyshev points, mapped to t in (a, b).
 void relu_roots(const double* values, int64_t units, const ChebyshevInterpolator& interpolator, double a, double b, std::vector<double>& roots) {
   const int64_t degree = interpolator.degree();
@@ -76,58 +74,162 @@ PieceShape analyse_pieces(const Sequential& model) {
   return shape;
 }
 
-// Sorted piece bounds [0, ..., 1] of every input's activation pattern along base + t·direction, layer by layer: on a piece
-// where the earlier layers' patterns are fixed, a layer's input is a polynomial of known degree in t, sampled at
-// Chebyshev points, interpolated, and its sign changes (ReLU) or winner changes (max-pool) found to full precision.
-std::vector<std::vector<double>> find_pieces(const Sequential& model, const PieceShape& network, const Tensor& inputs, const Segment& segment_template) {
-  const int64_t M = inputs.dim(0);
-  std::vector<std::vector<double>> bounds(static_cast<size_t>(M), std::vector<double>{0.0, 1.0});
-  for (const NonlinearLayer& layer : network.nonlinear) {
-    const ChebyshevInterpolator interpolator(layer.degree);
-    const int64_t points = layer.degree + 1;
-    struct Group {
-      int64_t sample;
-      double a, b;
-    };
-    std::vector<Group> groups;
-    for (int64_t m = 0; m < M; ++m) {
-      const std::vector<double>& edges = bounds[static_cast<size_t>(m)];
-      for (size_t k = 0; k + 1 < edges.size(); ++k) groups.push_back({m, edges[k], edges[k + 1]});
+namespace {
+
+constexpr int64_t kSweepRows = 192;  // rows per layer call while sweeping; more pieces are swept in chunks, depth first
+// Roots this close to a piece's ends, relative to its length, are that end: interpolation noise of a unit that changes
+// sign there (already a breakpoint) must not add a sliver piece.
+constexpr double kEdgeTolerance = 1e-13;
+
+struct Piece {
+  double a, b;
+};
+
+// Values of a degree-d polynomial given at chebyshev_points(d) (rows of `size` values) at the points u of [-1, 1].
+void resample(const double* from, int64_t size, int64_t degree, const std::vector<double>& u, double* to) {
+  const std::vector<double> nodes = chebyshev_points(degree);
+  std::vector<double> basis(nodes.size());
+  for (size_t j = 0; j < u.size(); ++j) {
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      double l = 1.0;
+      for (size_t i = 0; i < nodes.size(); ++i)
+        if (i != k) l *= (u[j] - nodes[i]) / (nodes[k] - nodes[i]);
+      basis[k] = l;
     }
-    const int64_t groups_per_chunk = std::max<int64_t>(1, kPieceFinderRows / points);
-    const int64_t chunks = (static_cast<int64_t>(groups.size()) + groups_per_chunk - 1) / groups_per_chunk;
-    std::vector<std::vector<double>> roots(groups.size());
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      const int64_t first = chunk * groups_per_chunk, last = std::min<int64_t>(first + groups_per_chunk, static_cast<int64_t>(groups.size()));
-      Segment segment = segment_template;
-      for (int64_t g = first; g < last; ++g)
-        for (double t : chebyshev_points(layer.degree, groups[static_cast<size_t>(g)].a, groups[static_cast<size_t>(g)].b)) {
-          segment.samples.push_back(groups[static_cast<size_t>(g)].sample);
-          segment.t.push_back(t);
+    double* row = to + static_cast<int64_t>(j) * size;
+    std::fill_n(row, size, 0.0);
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      const double* source = from + static_cast<int64_t>(k) * size;
+      for (int64_t i = 0; i < size; ++i) row[i] += basis[k] * source[i];
+    }
+  }
+}
+
+// One input's walk through the layers: `values` holds layer l's input at the Chebyshev points of degree `degree` of every
+// piece, (pieces·(degree+1), ...). Nonlinear layers split pieces where a unit's sign or a window's winner changes (the
+// sub-pieces' values are the parent's polynomial resampled: no forward again); parameterised layers raise the degree.
+struct Sweep {
+  const Sequential& model;
+  const PieceShape& network;
+  const Segment& segment;
+  int64_t sample;
+  std::vector<double>& bounds;  // the input's breakpoints, appended in order
+
+  void walk(size_t l, std::vector<Piece> pieces, Tensor values, int64_t degree) {
+    const auto& layers = model.layers();
+    for (; l < layers.size(); ++l) {
+      const Layer& layer = *layers[l];
+      const PieceInfo info = layer.piece();
+      if (info.role == PieceRole::relu_like || info.role == PieceRole::max_window) split(l, pieces, values, degree);
+      if (static_cast<int64_t>(pieces.size()) * (degree + 2) > kSweepRows && pieces.size() > 1) {
+        // Depth first in chunks of pieces, in order, so memory stays bounded and the bounds stay sorted.
+        const int64_t points = degree + 1, size = values.numel() / values.dim(0);
+        const size_t per_chunk = static_cast<size_t>(std::max<int64_t>(1, kSweepRows / (degree + 2)));
+        for (size_t first = 0; first < pieces.size(); first += per_chunk) {
+          const size_t last = std::min(pieces.size(), first + per_chunk);
+          Tensor part(with_batch(values.shape(), static_cast<int64_t>(last - first) * points));
+          std::copy_n(values.data() + static_cast<int64_t>(first) * points * size, part.numel(), part.data());
+          Tensor next = advance(l, {pieces.begin() + first, pieces.begin() + last}, part, degree);
+          walk(l + 1, {pieces.begin() + first, pieces.begin() + last}, std::move(next), degree + (layer.parameterised() ? 1 : 0));
         }
-      const Tensor values = segment_layer_input(model, gather_rows(inputs, segment.samples), segment, layer.layer);
-      const int64_t size = values.numel() / values.dim(0);
-      for (int64_t g = first; g < last; ++g) {
-        const Group& group = groups[static_cast<size_t>(g)];
-        const double* block = values.data() + (g - first) * points * size;
-        std::vector<double>& found = roots[static_cast<size_t>(g)];
-        if (layer.max_pool) pool_roots(block, size, values.shape(), layer, interpolator, group.a, group.b, found);
-        else relu_roots(block, size, interpolator, group.a, group.b, found);
+        return;
       }
+      values = advance(l, pieces, values, degree);
+      if (layer.parameterised()) ++degree;
     }
-    // Merge in group order; bounds closer than a few ulps are one breakpoint.
-    std::vector<std::vector<double>> merged(static_cast<size_t>(M));
-    for (size_t g = 0; g < groups.size(); ++g) {
-      std::vector<double>& edges = merged[static_cast<size_t>(groups[g].sample)];
-      if (edges.empty()) edges.push_back(groups[g].a);
-      std::vector<double>& found = roots[g];
-      std::sort(found.begin(), found.end());
-      for (double t : found)
-        if (t - edges.back() > 4e-16 && groups[g].b - t > 4e-16) edges.push_back(t);
-      edges.push_back(groups[g].b);
+    for (const Piece& piece : pieces) bounds.push_back(piece.b);
+  }
+
+  // Layer l on the pieces' rows; a parameterised layer first resamples its input at one more point per piece.
+  Tensor advance(size_t l, const std::vector<Piece>& pieces, const Tensor& values, int64_t degree) const {
+    const Layer& layer = *model.layers()[l];
+    if (!layer.parameterised()) return segment_layer_output(model, static_cast<int64_t>(l), values, with_rows(pieces, degree));
+    const int64_t points = degree + 1, size = values.numel() / values.dim(0);
+    const std::vector<double> raised = chebyshev_points(degree + 1);
+    Tensor input(with_batch(values.shape(), static_cast<int64_t>(pieces.size()) * (points + 1)));
+    for (size_t p = 0; p < pieces.size(); ++p)
+      resample(values.data() + static_cast<int64_t>(p) * points * size, size, degree, raised, input.data() + static_cast<int64_t>(p) * (points + 1) * size);
+    return segment_layer_output(model, static_cast<int64_t>(l), input, with_rows(pieces, degree + 1));
+  }
+
+  // The segment's rows: each piece's Chebyshev points of `degree`, all on this input.
+  Segment with_rows(const std::vector<Piece>& pieces, int64_t degree) const {
+    Segment rows = segment;
+    rows.t.clear();
+    rows.samples.clear();
+    for (const Piece& piece : pieces)
+      for (double t : chebyshev_points(degree, piece.a, piece.b)) {
+        rows.t.push_back(t);
+        rows.samples.push_back(sample);
+      }
+    return rows;
+  }
+
+  void split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t degree) const;
+};
+
+// The roots of nonlinear layer l on every piece; each piece becomes its sub-pieces, their values resampled from it.
+void Sweep::split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t degree) const {
+  if (degree == 0) return;  // constant along the segment: nothing changes
+  const NonlinearLayer* layer = nullptr;
+  for (const NonlinearLayer& candidate : network.nonlinear)
+    if (candidate.layer == static_cast<int64_t>(l)) layer = &candidate;
+  const ChebyshevInterpolator interpolator(degree);
+  const int64_t points = degree + 1, size = values.numel() / values.dim(0);
+  std::vector<std::vector<double>> roots(pieces.size());
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t p = 0; p < static_cast<int64_t>(pieces.size()); ++p) {
+    const Piece& piece = pieces[static_cast<size_t>(p)];
+    const double* block = values.data() + p * points * size;
+    std::vector<double>& found = roots[static_cast<size_t>(p)];
+    if (layer->max_pool) pool_roots(block, size, values.shape(), *layer, interpolator, piece.a, piece.b, found);
+    else relu_roots(block, size, interpolator, piece.a, piece.b, found);
+    std::sort(found.begin(), found.end());
+  }
+  std::vector<Piece> split_pieces;
+  std::vector<std::pair<size_t, Piece>> parents;  // (parent, sub-piece) in order
+  for (size_t p = 0; p < pieces.size(); ++p) {
+    const double margin = kEdgeTolerance * (pieces[p].b - pieces[p].a);
+    double start = pieces[p].a;
+    for (double t : roots[p])
+      if (t - start > std::max(margin, 4e-16) && pieces[p].b - t > std::max(margin, 4e-16)) {
+        parents.push_back({p, {start, t}});
+        start = t;
+      }
+    parents.push_back({p, {start, pieces[p].b}});
+  }
+  if (parents.size() == pieces.size()) return;
+  Tensor resampled(with_batch(values.shape(), static_cast<int64_t>(parents.size()) * points));
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t k = 0; k < static_cast<int64_t>(parents.size()); ++k) {
+    const auto& [p, sub] = parents[static_cast<size_t>(k)];
+    const Piece& parent = pieces[p];
+    const double* from = values.data() + static_cast<int64_t>(p) * points * size;
+    double* to = resampled.data() + k * points * size;
+    if (sub.a == parent.a && sub.b == parent.b) {
+      std::copy_n(from, points * size, to);
+      continue;
     }
-    bounds = std::move(merged);
+    std::vector<double> u = chebyshev_points(degree, sub.a, sub.b);
+    for (double& x : u) x = 2.0 * (x - parent.a) / (parent.b - parent.a) - 1.0;
+    resample(from, size, degree, u, to);
+  }
+  for (const auto& entry : parents) split_pieces.push_back(entry.second);
+  pieces = std::move(split_pieces);
+  values = std::move(resampled);
+}
+
+}  // namespace
+
+// Sorted piece bounds [0, ..., 1] of every input's activation pattern along base + t·direction, in one sweep through the
+// layers per input (see Sweep). Inputs run in parallel when there are several; one input's layer calls run in parallel.
+std::vector<std::vector<double>> find_pieces(const Sequential& model, const PieceShape& network, const Tensor& inputs, const Segment& segment) {
+  const int64_t M = inputs.dim(0);
+  std::vector<std::vector<double>> bounds(static_cast<size_t>(M), std::vector<double>{0.0});
+#pragma omp parallel for schedule(dynamic) if (M > 1)
+  for (int64_t m = 0; m < M; ++m) {
+    Sweep sweep{model, network, segment, m, bounds[static_cast<size_t>(m)]};
+    sweep.walk(0, {{0.0, 1.0}}, sample_rows(inputs, m, 1), 0);
   }
   return bounds;
 }
