@@ -22,7 +22,7 @@ namespace ks::cli {
 namespace {
 
 struct EpkCommandOptions {
-  std::string run, kernel = "all", out, method = "auto";
+  std::string run, kernel = "all", out, method = "auto", quadrature = "auto";
   int64_t test_size = 0, top_k = 5;
   bool overwrite = false, no_kernel_matrix = false;
 };
@@ -50,6 +50,7 @@ nlohmann::json write_machines(const std::filesystem::path& dir, const EpkResult&
                      {"max_rel_error", machine.max_rel_error},
                      {"decisions_agree", machine.decisions_agree},
                      {"agreeing_decisions", agreeing},
+                     {"max_step_residual", machine.step_residual_known ? nlohmann::json(machine.max_step_residual) : nlohmann::json(nullptr)},
                      {"outputs", "outputs_" + name + ".npy"}};
   }
   return kernels;
@@ -118,11 +119,14 @@ void print_table(const EpkCommandOptions& o, const Run& run, const EpkResult& re
   const int64_t M = result.final.dim(0);
   std::printf("EPK of %s (%s, %lld steps) on %lld test inputs: the network against each kernel machine\n", o.run.c_str(),
               run.config.model.spec.c_str(), static_cast<long long>(result.steps), static_cast<long long>(M));
-  std::printf("  %-10s %15s %15s %17s\n", "kernel", "max abs error", "max rel error", "decisions agree");
+  std::printf("  %-10s %15s %15s %17s %19s\n", "kernel", "max abs error", "max rel error", "decisions agree", "max step residual");
   for (const KernelMachine& machine : result.machines) {
     const std::string name = path_kernel_name(machine.kind);
-    std::printf("  %-10s %15.3e %15.3e %12s %lld/%lld\n", name.c_str(), machine.max_abs_error, machine.max_rel_error, yes_no(machine.decisions_agree).c_str(),
-                static_cast<long long>(kernels[name]["agreeing_decisions"].get<int64_t>()), static_cast<long long>(M));
+    char residual[32] = "(weight decay)";  // the fixed kernels' decay terms are not per step
+    if (machine.step_residual_known) std::snprintf(residual, sizeof residual, "%.3e", machine.max_step_residual);
+    std::printf("  %-10s %15.3e %15.3e %12s %lld/%lld %19s\n", name.c_str(), machine.max_abs_error, machine.max_rel_error,
+                yes_no(machine.decisions_agree).c_str(), static_cast<long long>(kernels[name]["agreeing_decisions"].get<int64_t>()),
+                static_cast<long long>(M), residual);
   }
   const QuadratureReport& q = result.quadrature;
   if (q.nodes > 0)
@@ -133,6 +137,7 @@ void print_table(const EpkCommandOptions& o, const Run& run, const EpkResult& re
 }
 
 int run_epk(const EpkCommandOptions& o) {
+  const QuadratureChoice quadrature = parse_quadrature(o.quadrature);  // bad text refused before any work
   const Run run = load_run(o.run);
   const Dataset& test_set = run.task.test;
   const int64_t M = o.test_size > 0 ? std::min(o.test_size, test_set.size()) : test_set.size();
@@ -144,6 +149,7 @@ int run_epk(const EpkCommandOptions& o) {
   if (o.kernel != "all") options.kernels = {parse_path_kernel(o.kernel)};
   options.method = parse_kernel_method(o.method);
   options.keep_kernel = !o.no_kernel_matrix;
+  options.quadrature = quadrature;
   Progress progress("epk", static_cast<int64_t>(run.steps.size()));
   options.progress = [&](int64_t step, int64_t) { progress.update(step); };
   RunWriter writer(o.out, {"epk", o.overwrite, {o.run}});  // everything is written to a temporary directory first and renamed when complete
@@ -180,6 +186,10 @@ Command register_epk(CLI::App& app) {
       ->check(CLI::IsMember({"exact", "ntk-init", "after", "domingos", "all"}))->capture_default_str();
   cmd->add_option("--method", o->method, "Kernel contraction: auto (cost model), jacobian, structured")
       ->check(CLI::IsMember({"auto", "jacobian", "structured"}))->capture_default_str();
+  cmd->add_option("--quadrature", o->quadrature,
+                  "auto (exact for ReLU/max-pool nets), exact (breakpoints + Gauss-Legendre), gauss-legendre:N (N nodes per step), "
+                  "adaptive:TOL (refined until each step's residual is below TOL relative to the outputs)")
+      ->capture_default_str();
   cmd->add_flag("--no-kernel-matrix", o->no_kernel_matrix, "Do not keep or write the (M·C, N·C) EPK matrix");
   cmd->add_option("--out", o->out, "Output directory (written under a temporary name, renamed when complete)")->required();
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");

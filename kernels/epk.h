@@ -30,14 +30,23 @@ struct TrainingRecord {
 };
 
 enum class PathQuadrature {
-  automatic,  // breakpoints + exact Gauss–Legendre for ReLU/max-pool nets, adaptive Gauss–Legendre otherwise
-  crude,      // one node at t = 1/2, no breakpoints: deliberately inexact, so tests can see exactness fail
+  automatic,       // exact for ReLU/max-pool nets; for smooth ones adaptive Gauss–Legendre on the kernel values (to 1e-15)
+  exact,           // breakpoints + Gauss–Legendre: exact for piecewise-polynomial nets (refused for smooth ones)
+  gauss_legendre,  // `nodes` Gauss–Legendre nodes per step, no breakpoints: cheap, inexact where a pattern changes
+  adaptive,        // composite Gauss–Legendre, intervals doubled until the step's residual ≤ tolerance × the outputs' scale
 };
+struct QuadratureChoice {
+  PathQuadrature mode = PathQuadrature::automatic;
+  int64_t nodes = 0;       // gauss_legendre: nodes per step
+  double tolerance = 0.0;  // adaptive: the residual |f(x;θ_s+1) − f(x;θ_s) − ⟨∫∇f dt, Δθ_s⟩| relative to max |f| over the step
+};
+// "auto", "exact", "gauss-legendre:N" (N ≥ 1) or "adaptive:TOL" (TOL > 0); throws std::invalid_argument naming the text.
+QuadratureChoice parse_quadrature(const std::string& text);
 
 struct EpkOptions {
   std::vector<PathKernel> kernels{PathKernel::exact, PathKernel::ntk_init, PathKernel::after, PathKernel::domingos};
   KernelMethod method = KernelMethod::automatic;
-  PathQuadrature quadrature = PathQuadrature::automatic;
+  QuadratureChoice quadrature;
   int64_t extra_nodes = 0;            // added to the nodes a piece's degree needs (piecewise-polynomial nets)
   int64_t smooth_nodes = 8;           // Gauss–Legendre nodes per interval for smooth activations
   double smooth_tolerance = 1e-15;    // accept an interval when halving changes its kernel values by at most this, relatively
@@ -52,10 +61,14 @@ struct KernelMachine {
   Tensor weight_decay;   // (M, C): the weight-decay column alone (zero without weight decay)
   double max_abs_error = 0.0, max_rel_error = 0.0;  // against the network's f(x;θ_T), over every input and output
   bool decisions_agree = false;                     // class decisions equal the network's for every input
+  // max over steps, inputs and outputs of |f(x;θ_s+1) − f(x;θ_s) − the machine's step-s terms|: how far from exact each
+  // step is. Unknown (false) for the fixed-kernel machines of a run with weight decay (their decay terms are not per step).
+  double max_step_residual = 0.0;
+  bool step_residual_known = true;
 };
 
 struct QuadratureReport {
-  std::string mode;              // "breakpoints + Gauss-Legendre", "adaptive Gauss-Legendre", "crude"
+  std::string mode;              // "breakpoints + Gauss-Legendre", "adaptive Gauss-Legendre", "Gauss-Legendre, 8 nodes per step", ...
   int64_t nodes_per_piece = 0;   // piecewise-polynomial nets: the nodes the gradient's degree needs
   int64_t pieces = 0, nodes = 0;  // summed over inputs and steps
   int64_t breakpoints = 0;       // pieces − segments
@@ -84,6 +97,13 @@ EpkResult exact_path_kernel(const Sequential& model, const Parameters& theta0, c
 // The piece finder on its own: per input, the sorted bounds 0 = t_0 < … < t_k = 1 between which every ReLU sign and
 // max-pool winner of the network along the segment stays fixed (piecewise-polynomial nets only; throws otherwise).
 std::vector<std::vector<double>> path_pieces(const Sequential& model, const Tensor& inputs, const Segment& segment);
+
+// An independent check of pieces found along a segment: the network is evaluated at every piece's midpoint, and a
+// breakpoint is spurious when the activation patterns (every ReLU sign, every max-pool winner) on its two sides agree.
+struct PieceCheck {
+  int64_t breakpoints = 0, spurious = 0;
+};
+PieceCheck check_pieces(const Sequential& model, const Tensor& inputs, const Segment& segment, const std::vector<std::vector<double>>& bounds);
 
 // The k training points with the largest positive and the most negative attribution to output `output` of test input m.
 struct TopAttributions {

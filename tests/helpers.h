@@ -46,6 +46,17 @@ struct ScratchDirectory {
 };
 
 // A network's structure and its θ_0, as build_model and initial_parameters give them.
+// count random images (1, size, size), labelled by whether one pixel is above 1/2.
+inline Dataset pixel_threshold_dataset(Rng& rng, int count, int64_t size, int64_t pixel) {
+  Dataset data;
+  data.inputs = random_tensor({count, 1, size, size}, rng, 0.0, 1.0);
+  for (int n = 0; n < count; ++n) {
+    data.labels.push_back(data.inputs[n * size * size + pixel] > 0.5 ? 1 : 0);
+    data.source_indices.push_back(n);
+  }
+  return data;
+}
+
 struct Network {
   std::unique_ptr<Sequential> model;
   Parameters theta;

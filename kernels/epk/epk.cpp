@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <list>
 #include <stdexcept>
 
 #include "kernels/epk.h"
@@ -11,6 +12,7 @@
 #include "kernels/epk/machines.h"
 #include "kernels/epk/pieces.h"
 #include "kernels/epk/rows.h"
+#include "kernels/quadrature.h"
 
 namespace ks {
 
@@ -30,14 +32,15 @@ struct Replay {
   const TrainingRecord& record;
   const EpkOptions& options;
   PieceShape network;
+  PathQuadrature quadrature = PathQuadrature::exact;  // the mode in force (automatic resolved)
   int64_t M = 0, N = 0, C = 0;
-  bool want_exact = false, want_domingos = false, decay = false, crude = false;
+  bool want_exact = false, want_domingos = false, want_fixed = false, decay = false;
   EpkResult result;
   Tensor exact_outputs, exact_decay, domingos_outputs, domingos_decay;
+  double exact_residual = 0.0, domingos_residual = 0.0;  // the step machines' largest per-step residuals
   Parameters decay_sum;     // Σ_s −η_s λ θ_s, for the weight-decay column of the fixed kernels
   Tensor previous_outputs;  // f(x;θ_s) on the test inputs
-  Tensor previous_change;   // ⟨∫∇f dt, Δθ_{s−1}⟩, checked against f(θ_s) − f(θ_{s−1})
-  bool have_change = false;
+  std::vector<StepTerms> step_terms;  // per step, for the fixed kernels' residuals
 };
 
 // One step: its batch traced at θ_s, the loss coefficients, and the segment θ_s + t·Δθ_s. Not movable once set up
@@ -51,6 +54,7 @@ struct Step {
   std::pair<Tensor, Tensor> first_layer;
   Segment segment;
   StepBatch batch;
+  Tensor end, change;  // (M, C): f(x;θ_s+1) and f(x;θ_s+1) − f(x;θ_s)
 };
 
 void check_inputs(const Tensor& test_inputs, const TrainingRecord& record) {
@@ -62,13 +66,39 @@ void check_inputs(const Tensor& test_inputs, const TrainingRecord& record) {
     throw ShapeError("exact_path_kernel: test inputs " + shape_string(test_inputs.shape()) + " do not match training inputs " + shape_string(train.inputs.shape()));
 }
 
+// The mode in force and its report line: automatic is exact for piecewise-polynomial nets, kernel-adaptive otherwise.
+void choose_quadrature(Replay& r) {
+  const QuadratureChoice& choice = r.options.quadrature;
+  QuadratureReport& report = r.result.quadrature;
+  const bool polynomial = r.network.piecewise_polynomial;
+  const int64_t degree_nodes = (r.network.parameterised + 1) / 2 + r.options.extra_nodes;
+  r.quadrature = choice.mode == PathQuadrature::automatic && polynomial ? PathQuadrature::exact : choice.mode;
+  if (r.quadrature == PathQuadrature::exact && !polynomial)
+    throw std::invalid_argument("--quadrature exact needs a ReLU/max-pool network (piecewise polynomial along a step); this one has smooth "
+                                "activations: use auto, adaptive:TOL or gauss-legendre:N");
+  char text[96];
+  switch (r.quadrature) {
+    case PathQuadrature::exact: report.mode = "breakpoints + Gauss-Legendre", report.nodes_per_piece = degree_nodes; break;
+    case PathQuadrature::automatic: report.mode = "adaptive Gauss-Legendre", report.nodes_per_piece = r.options.smooth_nodes; break;
+    case PathQuadrature::gauss_legendre:
+      std::snprintf(text, sizeof text, "Gauss-Legendre, %lld nodes per step", static_cast<long long>(choice.nodes));
+      report.mode = text, report.nodes_per_piece = choice.nodes;
+      break;
+    case PathQuadrature::adaptive:
+      std::snprintf(text, sizeof text, "adaptive Gauss-Legendre to residual %.3g", choice.tolerance);
+      report.mode = text, report.nodes_per_piece = polynomial ? degree_nodes : r.options.smooth_nodes;
+      break;
+  }
+}
+
 void start(Replay& r, const Parameters& theta0) {
   auto wants = [&](PathKernel kind) { return std::find(r.options.kernels.begin(), r.options.kernels.end(), kind) != r.options.kernels.end(); };
   r.want_exact = wants(PathKernel::exact);
   r.want_domingos = wants(PathKernel::domingos);
+  r.want_fixed = wants(PathKernel::ntk_init) || wants(PathKernel::after);
   r.decay = r.record.weight_decay != 0.0;
-  r.crude = r.options.quadrature == PathQuadrature::crude;
   r.network = analyse_pieces(r.model);
+  choose_quadrature(r);
   r.M = r.test_inputs.dim(0);
   r.N = r.record.train->size();
   const Trace initial = trace_network(r.model, theta0, r.test_inputs, false);
@@ -80,16 +110,12 @@ void start(Replay& r, const Parameters& theta0) {
   result.coefficients = Tensor({r.N, r.C});
   if (r.want_exact) result.attributions = Tensor({r.M, r.N, r.C});
   if (r.want_exact && r.options.keep_kernel) result.kernel = Tensor({r.M * r.C, r.N * r.C});
-  QuadratureReport& report = result.quadrature;
-  report.mode = r.crude ? "crude (one node at t = 1/2)" : r.network.piecewise_polynomial ? "breakpoints + Gauss-Legendre" : "adaptive Gauss-Legendre";
-  report.nodes_per_piece = r.crude ? 1 : r.network.piecewise_polynomial ? (r.network.parameterised + 1) / 2 + r.options.extra_nodes : r.options.smooth_nodes;
   r.exact_outputs = r.domingos_outputs = result.initial;
   r.exact_decay = Tensor({r.M, r.C});
   r.domingos_decay = Tensor({r.M, r.C});
   if (r.decay)
     for (const Tensor& t : theta0) r.decay_sum.emplace_back(t.shape());
   r.previous_outputs = result.initial;
-  r.previous_change = Tensor({r.M, r.C});
 }
 
 // The batch at θ_s, its coefficients, then the training's own SGD step: θ becomes θ_{s+1}.
@@ -109,6 +135,9 @@ void begin_step(Replay& r, Parameters& theta, size_t s, Step& step) {
   sgd_step(r.model, theta, *record.train, recorded.batch, recorded.learning_rate, record.weight_decay, record.loss, static_cast<int64_t>(s), record.augmentation);
   r.result.training_seconds += seconds_since(step_started);
   step.direction = difference(theta, step.base);
+  step.end = trace_network(r.model, theta, r.test_inputs, false).output;
+  step.change = Tensor({r.M, r.C});
+  for (int64_t k = 0; k < r.M * r.C; ++k) step.change[k] = step.end[k] - r.previous_outputs[k];
   if (r.decay)
     for (size_t k = 0; k < step.base.size(); ++k) r.decay_sum[k].vector() -= (recorded.learning_rate * record.weight_decay) * step.base[k].vector();
   step.segment.base = &step.base;
@@ -119,65 +148,63 @@ void begin_step(Replay& r, Parameters& theta, size_t s, Step& step) {
   step.batch = StepBatch{&step.segment, &step.tiles, step.b * r.C, r.C, r.options.method};
 }
 
-// outputs += Σ_i K(x, x_i)·a_i (+ the weight-decay term); the exact kernel also fills attributions and K_EPK.
-void accumulate(Replay& r, const Step& step, const StepIntegral& integral, Tensor& outputs, Tensor& decay_column, bool exact) {
+// outputs += Σ_i K(x, x_i)·a_i (+ the weight-decay term); the exact kernel also fills attributions and K_EPK. Returns
+// the step's residual: max |f(x;θ_s+1) − f(x;θ_s) − the terms added|.
+double accumulate(Replay& r, const Step& step, const StepIntegral& integral, Tensor& outputs, Tensor& decay_column, bool exact) {
   const int64_t M = r.M, N = r.N, C = r.C;
   const double decay_rate = -step.record->learning_rate * r.record.weight_decay;
+  double residual = 0.0;
   for (int64_t m = 0; m < M; ++m) {
     const MatrixRowMajor& K = integral.kernel[static_cast<size_t>(m)];
+    std::vector<double> terms(static_cast<size_t>(C), 0.0);
     for (int64_t i = 0; i < step.b; ++i) {
       const int64_t position = step.record->batch[static_cast<size_t>(i)];
       for (int64_t c = 0; c < C; ++c) {
         double share = 0.0;
         for (int64_t d = 0; d < C; ++d) share += K(c, i * C + d) * step.a[i * C + d];
         outputs[m * C + c] += share;
+        terms[static_cast<size_t>(c)] += share;
         if (!exact) continue;
         r.result.attributions[(m * N + position) * C + c] += share;
         if (!r.result.kernel.empty())
           for (int64_t d = 0; d < C; ++d) r.result.kernel[(m * C + c) * N * C + position * C + d] += K(c, i * C + d);
       }
     }
-    if (r.decay)
-      for (int64_t c = 0; c < C; ++c) {
+    for (int64_t c = 0; c < C; ++c) {
+      if (r.decay) {
         const double term = decay_rate * integral.along_theta[m * C + c];
         decay_column[m * C + c] += term;
         outputs[m * C + c] += term;
+        terms[static_cast<size_t>(c)] += term;
       }
+      residual = std::max(residual, std::abs(step.change[m * C + c] - terms[static_cast<size_t>(c)]));
+    }
   }
+  return residual;
 }
 
-// f(x;θ_s) at t = 0: the quadrature's own check against the previous step's integral, and Domingos' kernel.
-void start_rows(Replay& r, const Step& step) {
+// Domingos' discrete path kernel: both gradients at θ_s (the rows at t = 0), no integral.
+void domingos_step(Replay& r, const Step& step) {
   std::vector<QuadratureRow> rows;
   for (int64_t m = 0; m < r.M; ++m) rows.push_back({m, 0.0, 1.0});
   const RowValues start = evaluate_rows(r.model, r.test_inputs, step.batch, rows, r.decay ? &step.base : nullptr, nullptr);
-  QuadratureReport& report = r.result.quadrature;
-  if (r.have_change)
-    for (int64_t k = 0; k < r.M * r.C; ++k)
-      report.max_segment_residual = std::max(report.max_segment_residual, std::abs(start.output[k] - r.previous_outputs[k] - r.previous_change[k]));
-  r.previous_outputs = start.output;
-  if (!r.want_domingos) return;
   StepIntegral integral = empty_integral(r.M, r.C, step.b * r.C);
   add_rows(integral, rows, start, r.C);
-  accumulate(r, step, integral, r.domingos_outputs, r.domingos_decay, false);
+  r.domingos_residual = std::max(r.domingos_residual, accumulate(r, step, integral, r.domingos_outputs, r.domingos_decay, false));
 }
 
-// Piecewise-polynomial nets: Gauss–Legendre on every piece between breakpoints (one node at 1/2 when crude).
+// exact: Gauss–Legendre on every piece between breakpoints; gauss-legendre:N: one piece, N nodes.
 void integrate_pieces(Replay& r, const Step& step, StepIntegral& integral) {
   QuadratureReport& report = r.result.quadrature;
   std::vector<std::vector<double>> bounds(static_cast<size_t>(r.M), std::vector<double>{0.0, 1.0});
-  if (!r.crude) bounds = find_pieces(r.model, r.network, r.test_inputs, step.segment);
+  if (r.quadrature == PathQuadrature::exact) bounds = find_pieces(r.model, r.network, r.test_inputs, step.segment);
   for (const std::vector<double>& edges : bounds) {
     const int64_t pieces = static_cast<int64_t>(edges.size()) - 1;
     report.pieces += pieces;
     report.breakpoints += pieces - 1;
     report.max_pieces = std::max(report.max_pieces, pieces);
   }
-  std::vector<QuadratureRow> rows;
-  if (r.crude)
-    for (int64_t m = 0; m < r.M; ++m) rows.push_back({m, 0.5, 1.0});
-  else
-    rows = piecewise_rows(bounds, report.nodes_per_piece);
+  const std::vector<QuadratureRow> rows = piecewise_rows(bounds, report.nodes_per_piece);
   report.nodes += static_cast<int64_t>(rows.size());
   const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, r.decay ? &step.base : nullptr, &step.direction);
   add_rows(integral, rows, values, r.C);
@@ -211,20 +238,147 @@ void integrate_adaptively(Replay& r, const Step& step, StepIntegral& integral) {
   }
 }
 
+// adaptive:TOL. Each interval [a, b] of an input's step knows f at its ends, so its own residual
+// |f(b) − f(a) − ⟨∫_a^b ∇f dt, Δθ_s⟩| is known; the sum over intervals bounds the step's residual. Intervals whose residual
+// is above their share are halved (the largest at least) until the sum is at most TOL × max |f| at the step's ends.
+struct Interval {
+  double a, b;
+  std::vector<double> fa, fb;  // (C): f at the ends
+  MatrixRowMajor kernel;       // (C, b·C)
+  std::vector<double> along_theta, along_direction;
+  double residual = 0.0;
+};
+
+// n-node Gauss–Legendre on every fresh interval of every input, in one batched evaluation; sets their residuals.
+void integrate_intervals(Replay& r, const Step& step, std::vector<std::vector<Interval*>>& fresh) {
+  const int64_t C = r.C, n = r.result.quadrature.nodes_per_piece;
+  std::vector<QuadratureRow> rows;
+  std::vector<Interval*> owner;
+  for (int64_t m = 0; m < r.M; ++m)
+    for (Interval* interval : fresh[static_cast<size_t>(m)]) {
+      const QuadratureRule rule = gauss_legendre(n, interval->a, interval->b);
+      for (size_t q = 0; q < rule.nodes.size(); ++q) rows.push_back({m, rule.nodes[q], rule.weights[q]}), owner.push_back(interval);
+      interval->kernel = MatrixRowMajor::Zero(C, step.b * C);
+      interval->along_theta.assign(static_cast<size_t>(C), 0.0);
+      interval->along_direction.assign(static_cast<size_t>(C), 0.0);
+    }
+  r.result.quadrature.nodes += static_cast<int64_t>(rows.size());
+  const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, r.decay ? &step.base : nullptr, &step.direction);
+  for (size_t j = 0; j < rows.size(); ++j) {
+    Interval& interval = *owner[j];
+    const double w = rows[j].weight;
+    interval.kernel += w * values.kernel.middleRows(static_cast<int64_t>(j) * C, C);
+    for (int64_t c = 0; c < C; ++c) {
+      if (!values.along_first.empty()) interval.along_theta[static_cast<size_t>(c)] += w * values.along_first[static_cast<int64_t>(j) * C + c];
+      interval.along_direction[static_cast<size_t>(c)] += w * values.along_second[static_cast<int64_t>(j) * C + c];
+    }
+  }
+  for (Interval* interval : owner) {
+    interval->residual = 0.0;
+    for (int64_t c = 0; c < C; ++c)
+      interval->residual = std::max(interval->residual, std::abs(interval->fb[static_cast<size_t>(c)] - interval->fa[static_cast<size_t>(c)] -
+                                                                 interval->along_direction[static_cast<size_t>(c)]));
+  }
+}
+
+// Halves the listed intervals: f at their midpoints from one forward pass, then the halves integrated.
+void halve(Replay& r, const Step& step, std::vector<std::list<Interval>>& intervals, std::vector<std::vector<std::list<Interval>::iterator>>& split) {
+  Segment at = step.segment;
+  at.t.clear();
+  at.samples.clear();
+  for (int64_t m = 0; m < r.M; ++m)
+    for (auto it : split[static_cast<size_t>(m)]) at.t.push_back(0.5 * (it->a + it->b)), at.samples.push_back(m);
+  if (at.t.empty()) return;
+  const Tensor middle = trace_segment(r.model, gather_rows(r.test_inputs, at.samples), at, false).output;
+  std::vector<std::vector<Interval*>> fresh(static_cast<size_t>(r.M));
+  int64_t row = 0;
+  for (int64_t m = 0; m < r.M; ++m)
+    for (auto it : split[static_cast<size_t>(m)]) {
+      const std::vector<double> fm(middle.data() + row * r.C, middle.data() + (row + 1) * r.C);
+      ++row;
+      const double mid = 0.5 * (it->a + it->b);
+      auto left = intervals[static_cast<size_t>(m)].insert(it, Interval{it->a, mid, it->fa, fm, {}, {}, {}, 0.0});
+      it->a = mid, it->fa = fm;
+      fresh[static_cast<size_t>(m)].push_back(&*left);
+      fresh[static_cast<size_t>(m)].push_back(&*it);
+    }
+  integrate_intervals(r, step, fresh);
+}
+
+void integrate_to_residual(Replay& r, const Step& step, StepIntegral& integral) {
+  constexpr size_t kMostIntervals = 1 << 14;
+  const int64_t C = r.C;
+  std::vector<std::list<Interval>> intervals(static_cast<size_t>(r.M));
+  std::vector<std::vector<Interval*>> fresh(static_cast<size_t>(r.M));
+  std::vector<double> budget(static_cast<size_t>(r.M), 0.0);
+  for (int64_t m = 0; m < r.M; ++m) {
+    const double* start = r.previous_outputs.data() + m * C;
+    const double* end = step.end.data() + m * C;
+    intervals[static_cast<size_t>(m)].push_back(Interval{0.0, 1.0, {start, start + C}, {end, end + C}, {}, {}, {}, 0.0});
+    fresh[static_cast<size_t>(m)].push_back(&intervals[static_cast<size_t>(m)].back());
+    for (int64_t c = 0; c < C; ++c) budget[static_cast<size_t>(m)] = std::max({budget[static_cast<size_t>(m)], std::abs(start[c]), std::abs(end[c])});
+    budget[static_cast<size_t>(m)] *= r.options.quadrature.tolerance;
+  }
+  integrate_intervals(r, step, fresh);
+  for (bool refining = true; refining;) {
+    refining = false;
+    std::vector<std::vector<std::list<Interval>::iterator>> split(static_cast<size_t>(r.M));
+    for (int64_t m = 0; m < r.M; ++m) {
+      std::list<Interval>& list = intervals[static_cast<size_t>(m)];
+      double total = 0.0;
+      auto worst = list.begin();
+      for (auto it = list.begin(); it != list.end(); ++it) total += it->residual, worst = it->residual > worst->residual ? it : worst;
+      if (total <= budget[static_cast<size_t>(m)] || list.size() >= kMostIntervals) continue;
+      const double share = budget[static_cast<size_t>(m)] / static_cast<double>(list.size());
+      for (auto it = list.begin(); it != list.end(); ++it)
+        if (it->residual > share || it == worst) split[static_cast<size_t>(m)].push_back(it);
+      refining = true;
+    }
+    halve(r, step, intervals, split);
+  }
+  QuadratureReport& report = r.result.quadrature;
+  for (int64_t m = 0; m < r.M; ++m) {
+    for (const Interval& interval : intervals[static_cast<size_t>(m)]) {
+      integral.kernel[static_cast<size_t>(m)] += interval.kernel;
+      for (int64_t c = 0; c < C; ++c) {
+        integral.along_theta[m * C + c] += interval.along_theta[static_cast<size_t>(c)];
+        integral.along_direction[m * C + c] += interval.along_direction[static_cast<size_t>(c)];
+      }
+    }
+    const int64_t count = static_cast<int64_t>(intervals[static_cast<size_t>(m)].size());
+    report.pieces += count;
+    report.max_pieces = std::max(report.max_pieces, count);
+  }
+}
+
+// The exact machine's step: the integral in the mode in force, its own check, then the terms.
+void exact_step(Replay& r, const Step& step) {
+  StepIntegral integral = empty_integral(r.M, r.C, step.b * r.C);
+  switch (r.quadrature) {
+    case PathQuadrature::exact:
+    case PathQuadrature::gauss_legendre: integrate_pieces(r, step, integral); break;
+    case PathQuadrature::adaptive: integrate_to_residual(r, step, integral); break;
+    case PathQuadrature::automatic: integrate_adaptively(r, step, integral); break;
+  }
+  QuadratureReport& report = r.result.quadrature;
+  for (int64_t k = 0; k < r.M * r.C; ++k)
+    report.max_segment_residual = std::max(report.max_segment_residual, std::abs(step.change[k] - integral.along_direction[k]));
+  r.exact_residual = std::max(r.exact_residual, accumulate(r, step, integral, r.exact_outputs, r.exact_decay, true));
+}
+
 // After the last step: f(x;θ_T), the last residual, and every requested machine with its errors.
 void finish(Replay& r, const Parameters& theta0, Parameters thetaT) {
   EpkResult& result = r.result;
   result.final = trace_network(r.model, thetaT, r.test_inputs, false).output;
-  QuadratureReport& report = result.quadrature;
-  if (r.want_exact && r.have_change)
-    for (int64_t k = 0; k < r.M * r.C; ++k)
-      report.max_segment_residual = std::max(report.max_segment_residual, std::abs(result.final[k] - r.previous_outputs[k] - r.previous_change[k]));
-  const FixedKernelInputs fixed{r.model, r.test_inputs, r.record.train->inputs, result.initial, result.coefficients, r.decay ? &r.decay_sum : nullptr};
+  const FixedKernelInputs fixed{r.model, r.test_inputs, r.record.train->inputs, result.initial, result.coefficients, r.decay ? &r.decay_sum : nullptr,
+                                &r.step_terms};
   for (PathKernel kind : r.options.kernels) {
     KernelMachine machine;
     switch (kind) {
-      case PathKernel::exact: machine.outputs = r.exact_outputs, machine.weight_decay = r.exact_decay; break;
-      case PathKernel::domingos: machine.outputs = r.domingos_outputs, machine.weight_decay = r.domingos_decay; break;
+      case PathKernel::exact: machine.outputs = r.exact_outputs, machine.weight_decay = r.exact_decay, machine.max_step_residual = r.exact_residual; break;
+      case PathKernel::domingos:
+        machine.outputs = r.domingos_outputs, machine.weight_decay = r.domingos_decay, machine.max_step_residual = r.domingos_residual;
+        break;
       case PathKernel::ntk_init: machine = fixed_kernel_machine(fixed, theta0, r.options.method); break;
       case PathKernel::after: machine = fixed_kernel_machine(fixed, thetaT, r.options.method); break;
     }
@@ -249,14 +403,10 @@ EpkResult exact_path_kernel(const Sequential& model, const Parameters& theta0, c
   for (size_t s = 0; s < steps; ++s) {
     Step step;
     begin_step(r, theta, s, step);
-    start_rows(r, step);
-    if (!r.want_exact) continue;
-    StepIntegral integral = empty_integral(r.M, r.C, step.b * r.C);
-    if (r.crude || r.network.piecewise_polynomial) integrate_pieces(r, step, integral);
-    else integrate_adaptively(r, step, integral);
-    for (int64_t k = 0; k < r.M * r.C; ++k) r.previous_change[k] = integral.along_direction[k];
-    r.have_change = true;
-    accumulate(r, step, integral, r.exact_outputs, r.exact_decay, true);
+    if (r.want_domingos) domingos_step(r, step);
+    if (r.want_fixed) r.step_terms.push_back({&step.record->batch, step.a, step.change});
+    if (r.want_exact) exact_step(r, step);
+    r.previous_outputs = step.end;
     if (options.progress) options.progress(static_cast<int64_t>(s) + 1, static_cast<int64_t>(steps));
   }
   finish(r, theta0, std::move(theta));

@@ -8,6 +8,32 @@
 
 namespace ks {
 
+QuadratureChoice parse_quadrature(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return std::invalid_argument("--quadrature '" + text + "': " + why + " (use auto, exact, gauss-legendre:N or adaptive:TOL)");
+  };
+  if (text == "auto") return {};
+  if (text == "exact") return {PathQuadrature::exact};
+  const size_t colon = text.find(':');
+  const std::string name = text.substr(0, colon), value = colon == std::string::npos ? "" : text.substr(colon + 1);
+  if (name != "gauss-legendre" && name != "adaptive") throw bad("unknown quadrature");
+  if (value.empty()) throw bad(name == "adaptive" ? "needs a tolerance, e.g. adaptive:1e-10" : "needs a node count, e.g. gauss-legendre:8");
+  size_t used = 0;
+  double number = 0.0;
+  try {
+    number = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || !std::isfinite(number)) throw bad("'" + value + "' is not a number");
+  if (name == "adaptive") {
+    if (number <= 0.0) throw bad("the tolerance must be positive");
+    return {PathQuadrature::adaptive, 0, number};
+  }
+  if (number < 1.0 || number > 4096.0 || number != std::floor(number)) throw bad("the node count must be a whole number from 1 to 4096");
+  return {PathQuadrature::gauss_legendre, static_cast<int64_t>(number), 0.0};
+}
+
 std::string path_kernel_name(PathKernel kind) {
   switch (kind) {
     case PathKernel::exact: return "exact";
@@ -40,6 +66,24 @@ void error_summary(KernelMachine& machine, const Tensor& network) {
   }
 }
 
+namespace {
+
+// max |change − Σ_{i∈B_s} K(x, x_i)·a_{i,s}| over the steps, from the machine's (M·C, N·C) Gram.
+double step_residual(const Tensor& gram, const FixedKernelInputs& in) {
+  const int64_t M = in.initial.dim(0), C = in.initial.dim(1), N = in.coefficients.dim(0);
+  double largest = 0.0;
+  for (const StepTerms& step : *in.steps)
+    for (int64_t r = 0; r < M * C; ++r) {
+      double term = 0.0;
+      for (size_t i = 0; i < step.batch->size(); ++i)
+        for (int64_t d = 0; d < C; ++d) term += gram[r * N * C + (*step.batch)[i] * C + d] * step.a[static_cast<int64_t>(i) * C + d];
+      largest = std::max(largest, std::abs(step.change[r] - term));
+    }
+  return largest;
+}
+
+}  // namespace
+
 KernelMachine fixed_kernel_machine(const FixedKernelInputs& in, const Parameters& theta, KernelMethod method) {
   KernelMachine machine;
   NtkOptions ntk_options;
@@ -60,6 +104,8 @@ KernelMachine fixed_kernel_machine(const FixedKernelInputs& in, const Parameters
       machine.outputs[r] += product[r];
     }
   }
+  machine.max_step_residual = in.steps ? step_residual(gram, in) : 0.0;
+  machine.step_residual_known = in.steps && !in.decay_sum;
   return machine;
 }
 

@@ -234,6 +234,68 @@ std::vector<std::vector<double>> find_pieces(const Sequential& model, const Piec
   return bounds;
 }
 
+namespace {
+
+// Each row's activation pattern at nonlinear layer `layer` (input values (rows, ...)): ReLU signs, or max-pool winners.
+std::vector<std::vector<int64_t>> patterns(const Tensor& values, const NonlinearLayer& layer) {
+  const int64_t rows = values.dim(0), size = values.numel() / rows;
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(rows));
+  for (int64_t n = 0; n < rows; ++n) {
+    const double* x = values.data() + n * size;
+    std::vector<int64_t>& pattern = out[static_cast<size_t>(n)];
+    if (!layer.max_pool) {
+      for (int64_t i = 0; i < size; ++i) pattern.push_back(x[i] > 0.0);
+      continue;
+    }
+    const int64_t channels = values.dim(1), height = values.dim(2), width = values.dim(3);
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t oy = 0; oy + layer.kernel <= height; oy += layer.stride)
+        for (int64_t ox = 0; ox + layer.kernel <= width; ox += layer.stride) {
+          int64_t best = 0;
+          for (int64_t k = 1; k < layer.kernel * layer.kernel; ++k) {
+            const int64_t at = (c * height + oy + k / layer.kernel) * width + ox + k % layer.kernel;
+            const int64_t winner = (c * height + oy + best / layer.kernel) * width + ox + best % layer.kernel;
+            if (x[at] > x[winner]) best = k;
+          }
+          pattern.push_back(best);
+        }
+  }
+  return out;
+}
+
+}  // namespace
+
+PieceCheck check_pieces(const Sequential& model, const Tensor& inputs, const Segment& segment, const std::vector<std::vector<double>>& bounds) {
+  const PieceShape network = analyse_pieces(model);
+  PieceCheck check;
+  Segment rows = segment;
+  rows.first_base = rows.first_direction = nullptr;
+  rows.t.clear();
+  rows.samples.clear();
+  for (size_t m = 0; m < bounds.size(); ++m)
+    for (size_t k = 0; k + 1 < bounds[m].size(); ++k) {
+      rows.t.push_back(0.5 * (bounds[m][k] + bounds[m][k + 1]));
+      rows.samples.push_back(static_cast<int64_t>(m));
+    }
+  // Per row, whether it differs from the previous row (of the same input) at any nonlinear layer.
+  std::vector<bool> changed(rows.t.size(), false);
+  Tensor values = gather_rows(inputs, rows.samples);
+  for (size_t l = 0; l < model.layers().size(); ++l) {
+    for (const NonlinearLayer& layer : network.nonlinear)
+      if (layer.layer == static_cast<int64_t>(l)) {
+        const std::vector<std::vector<int64_t>> p = patterns(values, layer);
+        for (size_t r = 1; r < p.size(); ++r) changed[r] = changed[r] || p[r] != p[r - 1];
+      }
+    values = segment_layer_output(model, static_cast<int64_t>(l), values, rows);
+  }
+  for (size_t r = 1; r < rows.t.size(); ++r) {
+    if (rows.samples[r] != rows.samples[r - 1]) continue;
+    ++check.breakpoints;
+    if (!changed[r]) ++check.spurious;
+  }
+  return check;
+}
+
 std::vector<std::vector<double>> path_pieces(const Sequential& model, const Tensor& inputs, const Segment& segment) {
   const PieceShape network = analyse_pieces(model);
   if (!network.piecewise_polynomial) throw std::invalid_argument("path_pieces: the network has smooth activations; it is not piecewise polynomial along a segment");

@@ -125,17 +125,6 @@ namespace {
 double largest_magnitude(const Tensor& t) { return t.vector().cwiseAbs().maxCoeff(); }
 
 // Exactness in the norm-wise sense: the largest error against the largest output.
-// count random images (1, size, size), labelled by whether one pixel is above 1/2.
-Dataset pixel_threshold_dataset(Rng& rng, int count, int64_t size, int64_t pixel) {
-  Dataset data;
-  data.inputs = test::random_tensor({count, 1, size, size}, rng, 0.0, 1.0);
-  for (int n = 0; n < count; ++n) {
-    data.labels.push_back(data.inputs[n * size * size + pixel] > 0.5 ? 1 : 0);
-    data.source_indices.push_back(n);
-  }
-  return data;
-}
-
 void check_exact(const EpkResult& result, double bound = 1e-13) {
   const KernelMachine& exact = machine(result, PathKernel::exact);
   INFO("exact abs " << exact.max_abs_error << " rel " << exact.max_rel_error << " scale " << largest_magnitude(result.final));
@@ -241,7 +230,7 @@ TEST_CASE("a crude quadrature (one node, no breakpoints) is clearly inexact, so 
   const EpkResult good = run_epk(t);
   EpkOptions crude;
   crude.kernels = {PathKernel::exact};
-  crude.quadrature = PathQuadrature::crude;
+  crude.quadrature = {PathQuadrature::gauss_legendre, 1};
   const EpkResult bad = run_epk(t, crude);
   CHECK(machine(bad, PathKernel::exact).max_abs_error > 1e4 * machine(good, PathKernel::exact).max_abs_error);
   // Too few nodes per piece is also inexact for a deeper net (degree 2 gradient needs 2 nodes).
@@ -262,7 +251,7 @@ TEST_CASE("a tanh net is reproduced with adaptive Gauss-Legendre") {
 
 TEST_CASE("the EPK of a conv net with max-pooling is exact and gives the same bits with 1, 2 and 4 threads") {
   Rng rng(3);
-  const Dataset data = pixel_threshold_dataset(rng, 30, 6, 0);
+  const Dataset data = test::pixel_threshold_dataset(rng, 30, 6, 0);
   const test::Network network_ = test::network({"conv:3,M,4", {1, 6, 6}, 1, InitKind::he_normal, 1});
   const auto& model = network_.model;
   const Parameters& theta = network_.theta;
@@ -287,7 +276,7 @@ TEST_CASE("the EPK of a conv net with max-pooling is exact and gives the same bi
 
 TEST_CASE("with training-time augmentation the EPK replays the augmented batches and stays exact") {
   Rng rng(4);
-  const Dataset data = pixel_threshold_dataset(rng, 24, 6, 14);
+  const Dataset data = test::pixel_threshold_dataset(rng, 24, 6, 14);
   const test::Network network_ = test::network({"conv:3,M", {1, 6, 6}, 1, InitKind::he_normal, 1});
   const auto& model = network_.model;
   const Parameters& theta = network_.theta;
@@ -307,7 +296,7 @@ TEST_CASE("with training-time augmentation the EPK replays the augmented batches
 
 TEST_CASE("a layer kind added through the contract alone (average pooling, k x k and global) keeps the EPK exact") {
   Rng rng(9);
-  const Dataset data = pixel_threshold_dataset(rng, 24, 8, 27);
+  const Dataset data = test::pixel_threshold_dataset(rng, 24, 8, 27);
   const test::Network network_ = test::network({"conv:3,A,4,AG", {1, 8, 8}, 1, InitKind::he_normal, 2});
   const TrainResult trained = train(*network_.model, network_.theta, data, data, sgd(2, 8, 0.5));
   const Tensor test = test::random_tensor({4, 1, 8, 8}, rng, 0.0, 1.0);
@@ -317,7 +306,7 @@ TEST_CASE("a layer kind added through the contract alone (average pooling, k x k
   CHECK(result.quadrature.breakpoints > 0);  // ReLUs switch along the way: the piece finder was needed
   const EpkResult crude = exact_path_kernel(*network_.model, network_.theta, test, record, [] {
     EpkOptions o;
-    o.quadrature = PathQuadrature::crude;
+    o.quadrature = {PathQuadrature::gauss_legendre, 1};
     return o;
   }());
   CHECK(machine(crude, PathKernel::exact).max_abs_error > 1e3 * machine(result, PathKernel::exact).max_abs_error);
