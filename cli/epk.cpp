@@ -187,7 +187,7 @@ Command register_epk(CLI::App& app) {
   cmd->add_option("--method", o->method, "Kernel contraction: auto (cost model), jacobian, structured")
       ->check(CLI::IsMember({"auto", "jacobian", "structured"}))->capture_default_str();
   cmd->add_option("--quadrature", o->quadrature,
-                  "auto (exact for ReLU/max-pool nets), exact (breakpoints + Gauss-Legendre), gauss-legendre:N (N nodes per step), "
+                  "auto (exact for ReLU/max-pool nets), exact (breakpoints + Gauss-Legendre), gauss-legendre:N (N ≤ 64 nodes per step), "
                   "adaptive:TOL (refined until each step's residual is below TOL relative to the outputs)")
       ->capture_default_str();
   cmd->add_flag("--no-kernel-matrix", o->no_kernel_matrix, "Do not keep or write the (M·C, N·C) EPK matrix");

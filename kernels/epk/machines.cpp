@@ -30,7 +30,7 @@ QuadratureChoice parse_quadrature(const std::string& text) {
     if (number <= 0.0) throw bad("the tolerance must be positive");
     return {PathQuadrature::adaptive, 0, number};
   }
-  if (number < 1.0 || number > 4096.0 || number != std::floor(number)) throw bad("the node count must be a whole number from 1 to 4096");
+  if (number < 1.0 || number > 64.0 || number != std::floor(number)) throw bad("the node count must be a whole number from 1 to 64");
   return {PathQuadrature::gauss_legendre, static_cast<int64_t>(number), 0.0};
 }
 

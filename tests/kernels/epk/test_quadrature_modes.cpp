@@ -46,7 +46,7 @@ TEST_CASE("--quadrature text: the modes parse, and bad text is refused naming it
   CHECK((gl.mode == PathQuadrature::gauss_legendre && gl.nodes == 12));
   const QuadratureChoice adaptive = parse_quadrature("adaptive:1e-9");
   CHECK((adaptive.mode == PathQuadrature::adaptive && adaptive.tolerance == 1e-9));
-  for (const char* bad : {"", "gauss", "gauss-legendre", "gauss-legendre:0", "gauss-legendre:2.5", "gauss-legendre:x", "adaptive:",
+  for (const char* bad : {"", "gauss", "gauss-legendre", "gauss-legendre:0", "gauss-legendre:65", "gauss-legendre:2.5", "gauss-legendre:x", "adaptive:",
                           "adaptive:-1", "adaptive:nan", "adaptive:1e-9x", "exact:3"}) {
     INFO(bad);
     try {
