@@ -147,6 +147,41 @@ void time_parts(int repeats) {
   }
 }
 
+// epk:M or epk:M:QUADRATURE (exact, gauss-legendre:N, adaptive:TOL): the exact machine on the first M test inputs.
+bench::Timing epk_task(const fs::path& directory, const Run& run, const Tensor& pool, const std::string& task, int repeats, nlohmann::json& result) {
+  const Sequential& model = *run.model;
+  const size_t colon = task.find(':', 4);
+  const int64_t count = std::stoll(task.substr(4, colon == std::string::npos ? std::string::npos : colon - 4));
+  const std::string mode = colon == std::string::npos ? "exact" : task.substr(colon + 1);
+  std::vector<int64_t> positions;
+  for (int64_t m = 0; m < count; ++m) positions.push_back(m);
+  const Tensor test = gather_inputs(run.task.test, positions);
+  const TrainingRecord record = TrainingRecord::from(run);
+  EpkOptions options;
+  options.kernels = {PathKernel::exact};
+  options.keep_kernel = false;
+  options.quadrature = parse_quadrature(mode);
+  EpkResult epk;
+  const bench::Timing timing = bench::time_runs(repeats, [&] { epk = exact_path_kernel(model, run.theta0, test, record, options); });
+  const KernelMachine& exact = epk.machines.front();
+  // What the peers are checked against and measured by: f(x;θ_0), f(x;θ_T) and this mode's reconstruction.
+  write_npy(directory / ("epk_" + std::to_string(count) + "_network.npy"), concatenate_rows(epk.initial, epk.final));
+  result["n"] = count;
+  result["mode"] = mode;
+  result["steps"] = epk.steps;
+  result["nodes"] = epk.quadrature.nodes;
+  result["pieces"] = epk.quadrature.pieces;
+  result["breakpoints"] = epk.quadrature.breakpoints;
+  result["max_rel_error"] = exact.max_rel_error;
+  result["error_vs_largest"] = exact.max_abs_error / epk.final.vector().cwiseAbs().maxCoeff();
+  result["max_step_residual"] = exact.max_step_residual;
+  result["decisions_agree"] = exact.decisions_agree;
+  result["training_seconds"] = epk.training_seconds;
+  // One single-sample forward + backward (input and weight gradients): 3 GEMM passes of 2 flops per multiply-add.
+  result["flops_per_node"] = 6.0 * forward_multiply_adds(model, Shape(pool.shape().begin() + 1, pool.shape().end()));
+  return timing;
+}
+
 nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& task, int repeats) {
   const fs::path directory = work / c.name;
   const Run run = load_run(directory / "run");
@@ -188,36 +223,8 @@ nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& 
     const std::vector<KernelMethod> methods = chosen_methods(model, Shape(pool.shape().begin() + 1, pool.shape().end()), KernelMethod::automatic);
     result["methods"] = nlohmann::json::array();
     for (KernelMethod m : methods) result["methods"].push_back(m == KernelMethod::jacobian ? "jacobian" : "structured");
-  } else if (task.rfind("epk:", 0) == 0) {  // epk:M or epk:M:QUADRATURE (exact, gauss-legendre:N, adaptive:TOL)
-    const size_t colon = task.find(':', 4);
-    const int64_t count = std::stoll(task.substr(4, colon == std::string::npos ? std::string::npos : colon - 4));
-    const std::string mode = colon == std::string::npos ? "exact" : task.substr(colon + 1);
-    std::vector<int64_t> positions;
-    for (int64_t m = 0; m < count; ++m) positions.push_back(m);
-    const Tensor test = gather_inputs(run.task.test, positions);
-    const TrainingRecord record = TrainingRecord::from(run);
-    EpkOptions options;
-    options.kernels = {PathKernel::exact};
-    options.keep_kernel = false;
-    options.quadrature = parse_quadrature(mode);
-    EpkResult epk;
-    timing = bench::time_runs(repeats, [&] { epk = exact_path_kernel(model, run.theta0, test, record, options); });
-    const KernelMachine& exact = epk.machines.front();
-    // What the peers are checked against and measured by: f(x;θ_0), f(x;θ_T) and this mode's reconstruction.
-    write_npy(directory / ("epk_" + std::to_string(count) + "_network.npy"), concatenate_rows(epk.initial, epk.final));
-    result["n"] = count;
-    result["mode"] = mode;
-    result["steps"] = epk.steps;
-    result["nodes"] = epk.quadrature.nodes;
-    result["pieces"] = epk.quadrature.pieces;
-    result["breakpoints"] = epk.quadrature.breakpoints;
-    result["max_rel_error"] = exact.max_rel_error;
-    result["error_vs_largest"] = exact.max_abs_error / epk.final.vector().cwiseAbs().maxCoeff();
-    result["max_step_residual"] = exact.max_step_residual;
-    result["decisions_agree"] = exact.decisions_agree;
-    result["training_seconds"] = epk.training_seconds;
-    // One single-sample forward + backward (input and weight gradients): 3 GEMM passes of 2 flops per multiply-add.
-    result["flops_per_node"] = 6.0 * forward_multiply_adds(model, Shape(pool.shape().begin() + 1, pool.shape().end()));
+  } else if (task.rfind("epk:", 0) == 0) {
+    timing = epk_task(directory, run, pool, task, repeats, result);
   } else {
     throw std::invalid_argument("bench_compare: unknown task '" + task + "' (epoch, jacobian, gram:N, epk:M, gemm)");
   }
