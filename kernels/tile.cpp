@@ -12,30 +12,33 @@ KernelMethod choose_method(const Layer& layer, const Shape& input, KernelMethod 
   return cost.structured <= cost.jacobian ? KernelMethod::structured : KernelMethod::jacobian;
 }
 
-Tile tile_from_trace(Trace trace, int64_t first, KernelMethod requested) {
+Tile tile_from_trace(Trace trace, int64_t first, KernelMethod requested, bool form_jacobian) {
   Tile tile;
   tile.first = first;
   tile.samples = trace.samples;
   tile.trace = std::move(trace);
   tile.rows = tile.samples * tile.trace.outputs;
-  int64_t jacobian_width = 0;
-  for (const LayerSignals& s : tile.trace.layers) {
-    tile.methods.push_back(choose_method(*s.layer, s.input.shape(), requested));
-    if (tile.methods.back() == KernelMethod::jacobian) jacobian_width += s.parameter_size;
-  }
-  if (jacobian_width > 0) {
-    tile.jacobian = MatrixRowMajor::Zero(tile.rows, jacobian_width);
-    int64_t offset = 0;
-    for (size_t l = 0; l < tile.trace.layers.size(); ++l) {
-      if (tile.methods[l] != KernelMethod::jacobian) continue;
-      const LayerSignals& s = tile.trace.layers[l];
-      layer_jacobian(s, tile.trace.outputs, tile.jacobian.data(), jacobian_width, offset);
-      offset += s.parameter_size;
-      tile.trace.layers[l].delta = Tensor();  // no longer needed: keep the resident panel small
-      tile.trace.layers[l].input = Tensor();
-    }
+  for (const LayerSignals& s : tile.trace.layers) tile.methods.push_back(choose_method(*s.layer, s.input.shape(), requested));
+  const JacobianColumns columns = jacobian_columns(tile);
+  if (columns.width == 0 || !form_jacobian) return tile;
+  tile.jacobian = MatrixRowMajor::Zero(tile.rows, columns.width);
+  for (size_t l = 0; l < tile.trace.layers.size(); ++l) {
+    if (columns.offsets[l] < 0) continue;
+    layer_jacobian(tile.trace.layers[l], tile.trace.outputs, tile.jacobian.data(), columns.width, columns.offsets[l]);
+    tile.trace.layers[l].delta = Tensor();  // no longer needed: keep the resident panel small
+    tile.trace.layers[l].input = Tensor();
   }
   return tile;
+}
+
+JacobianColumns jacobian_columns(const Tile& tile) {
+  JacobianColumns columns;
+  for (size_t l = 0; l < tile.trace.layers.size(); ++l) {
+    const bool jacobian = tile.methods[l] == KernelMethod::jacobian;
+    columns.offsets.push_back(jacobian ? columns.width : -1);
+    if (jacobian) columns.width += tile.trace.layers[l].parameter_size;
+  }
+  return columns;
 }
 
 double tile_bytes(const Tile& tile) {

@@ -214,10 +214,12 @@ Tensor segment_layer_output(const Sequential& model, int64_t layer, const Tensor
   return apply_layer(Pass{model, *segment.base, &segment, false, -1}, static_cast<size_t>(layer), input, nullptr);
 }
 
-Tensor jacobian_vector_product(const Trace& trace, const Parameters& v, const Segment* segment) {
+Tensor jacobian_vector_product(const Trace& trace, const Parameters& v, const Segment* segment, const std::vector<bool>* only) {
   const int64_t N = trace.samples, C = trace.outputs;
   Tensor product({N * C});
-  for (const LayerSignals& s : trace.layers) {
+  for (size_t l = 0; l < trace.layers.size(); ++l) {
+    if (only && !(*only)[l]) continue;
+    const LayerSignals& s = trace.layers[l];
     const LayerWeights weights{v.data() + s.parameter_index, s.parameter_tensors};
     // The layer's output under the weights v, per sample; its dot product with Δ is the row's directional derivative.
     Tensor response;

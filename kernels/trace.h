@@ -47,7 +47,8 @@ Tensor segment_layer_output(const Sequential& model, int64_t layer, const Tensor
 
 // ⟨∂f_c(x_n)/∂θ, v⟩ for every row n·C + c of a trace with signals: (N·C). v is a Parameters-shaped direction.
 // When v is the segment's own direction and the segment caches the first layer, that layer's response is read from it.
-Tensor jacobian_vector_product(const Trace& trace, const Parameters& v, const Segment* segment = nullptr);
+// With `only`, just the traced layers it marks contribute (the others' share is the caller's).
+Tensor jacobian_vector_product(const Trace& trace, const Parameters& v, const Segment* segment = nullptr, const std::vector<bool>* only = nullptr);
 
 // Samples per tile, fixed: per-sample results (Grams, Jacobians) then depend on neither N nor the thread count.
 constexpr int64_t kTileSamples = 32;

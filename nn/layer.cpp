@@ -40,6 +40,17 @@ void add_scaled_rows(double* out, const double* extra, const std::vector<double>
   }
 }
 
+// The obvious form, and the reference the kinds' own GEMM forms are tested against: every row, then its weighted sum.
+void Layer::gradient_sums(const LayerSignals& s, int64_t rows_per_sample, const MatrixRowMajor& coefficients, double* sums,
+                          int64_t sum_stride, int64_t offset) const {
+  const int64_t rows = s.delta.dim(0), P = s.parameter_size;
+  if (P == 0) return;
+  MatrixRowMajor gradient = MatrixRowMajor::Zero(rows, P);
+  gradient_rows(s, rows_per_sample, gradient.data(), P, 0);
+  for (int64_t g = 0; g < coefficients.rows(); ++g)
+    Eigen::Map<Eigen::RowVectorXd>(sums + g * sum_stride + offset, P).noalias() += coefficients.row(g) * gradient;
+}
+
 Shape with_batch(Shape shape, int64_t batch) {
   shape[0] = batch;
   return shape;

@@ -105,6 +105,11 @@ class Layer {
   // Per-sample gradient rows: row r of signals.delta's ∂/∂θ_layer into rows + r·row_stride + offset (the layer's values).
   virtual void gradient_rows(const LayerSignals& signals, int64_t rows_per_sample, double* rows, int64_t row_stride,
                              int64_t offset) const {}
+  // Weighted sums of gradient rows: sums + g·sum_stride + offset += Σ_r coefficients(g, r) · (row r's ∂/∂θ_layer), for
+  // every group g; coefficients is (groups, rows). The default forms the rows; kinds override it with GEMMs over all rows
+  // at once (the exact path kernel's path-integrated gradients per test input).
+  virtual void gradient_sums(const LayerSignals& signals, int64_t rows_per_sample, const MatrixRowMajor& coefficients, double* sums,
+                             int64_t sum_stride, int64_t offset) const;
   // K(r, q) += ⟨∂f_r/∂θ_layer, ∂f_q/∂θ_layer⟩ for every row pair of two traced tiles, without forming the rows.
   virtual void structured_block(const LayerSignals& a, const LayerSignals& b, int64_t rows_per_sample, MatrixRowMajor& K) const {}
   virtual KernelCost cost(const Shape& input) const { return {}; }

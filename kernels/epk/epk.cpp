@@ -187,7 +187,7 @@ double accumulate(Replay& r, const Step& step, const StepIntegral& integral, Ten
 void domingos_step(Replay& r, const Step& step) {
   std::vector<QuadratureRow> rows;
   for (int64_t m = 0; m < r.M; ++m) rows.push_back({m, 0.0, 1.0});
-  const RowValues start = evaluate_rows(r.model, r.test_inputs, step.batch, rows, r.decay ? &step.base : nullptr, nullptr);
+  const RowValues start = evaluate_rows(r.model, r.test_inputs, step.batch, rows, {r.decay ? &step.base : nullptr, nullptr});
   StepIntegral integral = empty_integral(r.M, r.C, step.b * r.C);
   add_rows(integral, rows, start, r.C);
   r.domingos_residual = std::max(r.domingos_residual, accumulate(r, step, integral, r.domingos_outputs, r.domingos_decay, false));
@@ -206,15 +206,17 @@ void integrate_pieces(Replay& r, const Step& step, StepIntegral& integral) {
   }
   const std::vector<QuadratureRow> rows = piecewise_rows(bounds, report.nodes_per_piece);
   report.nodes += static_cast<int64_t>(rows.size());
-  const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, r.decay ? &step.base : nullptr, &step.direction);
+  const RowRequest request{r.decay ? &step.base : nullptr, &step.direction, true};
+  const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, request);
   add_rows(integral, rows, values, r.C);
+  contract_sums(integral, step.batch, request);
 }
 
 // Smooth activations: adaptive Gauss–Legendre on the rows' (C, b·C + 2) blocks: kernel, along θ_s, along Δθ_s.
 void integrate_adaptively(Replay& r, const Step& step, StepIntegral& integral) {
   const int64_t C = r.C, width = step.b * C;
   const RowIntegrand g = [&](const std::vector<QuadratureRow>& rows) {
-    const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, r.decay ? &step.base : nullptr, &step.direction);
+    const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, {r.decay ? &step.base : nullptr, &step.direction});
     MatrixRowMajor blocks = MatrixRowMajor::Zero(static_cast<int64_t>(rows.size()) * C, width + 2);
     blocks.leftCols(width) = values.kernel;
     for (int64_t k = 0; k < blocks.rows(); ++k) {
@@ -263,7 +265,7 @@ void integrate_intervals(Replay& r, const Step& step, std::vector<std::vector<In
       interval->along_direction.assign(static_cast<size_t>(C), 0.0);
     }
   r.result.quadrature.nodes += static_cast<int64_t>(rows.size());
-  const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, r.decay ? &step.base : nullptr, &step.direction);
+  const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, {r.decay ? &step.base : nullptr, &step.direction});
   for (size_t j = 0; j < rows.size(); ++j) {
     Interval& interval = *owner[j];
     const double w = rows[j].weight;

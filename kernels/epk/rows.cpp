@@ -6,17 +6,48 @@
 
 namespace ks {
 
+namespace {
+
+// Σ weight · ∇θ f_c per (test input, output) over the tile's rows [begin, end), through the Jacobian-path layers'
+// gradient_sums: one coefficient per (group, row), the row's quadrature weight.
+TileSums tile_sums(const Tile& tile, const std::vector<QuadratureRow>& rows, int64_t begin, int64_t end) {
+  const int64_t C = tile.trace.outputs;
+  const JacobianColumns columns = jacobian_columns(tile);
+  TileSums out;
+  std::vector<int64_t> group_of;
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t sample = rows[static_cast<size_t>(r)].sample;
+    auto found = std::find(out.inputs.begin(), out.inputs.end(), sample);
+    group_of.push_back(found - out.inputs.begin());
+    if (found == out.inputs.end()) out.inputs.push_back(sample);
+  }
+  const int64_t groups = static_cast<int64_t>(out.inputs.size()) * C;
+  MatrixRowMajor coefficients = MatrixRowMajor::Zero(groups, tile.rows);
+  for (int64_t r = begin; r < end; ++r)
+    for (int64_t c = 0; c < C; ++c) coefficients(group_of[static_cast<size_t>(r - begin)] * C + c, (r - begin) * C + c) = rows[static_cast<size_t>(r)].weight;
+  out.sums = MatrixRowMajor::Zero(groups, columns.width);
+  for (size_t l = 0; l < tile.trace.layers.size(); ++l) {
+    if (columns.offsets[l] < 0) continue;
+    const LayerSignals& s = tile.trace.layers[l];
+    s.layer->gradient_sums(s, C, coefficients, out.sums.data(), columns.width, columns.offsets[l]);
+  }
+  return out;
+}
+
+}  // namespace
+
 RowValues evaluate_rows(const Sequential& model, const Tensor& inputs, const StepBatch& batch, const std::vector<QuadratureRow>& rows,
-                        const Parameters* first, const Parameters* second) {
+                        const RowRequest& request) {
   const Segment& segment_template = *batch.segment;
   const int64_t C = batch.outputs, batch_rows = batch.batch_rows;
   const int64_t R = static_cast<int64_t>(rows.size());
   RowValues values;
   values.kernel = MatrixRowMajor::Zero(R * C, batch_rows);
   values.output = Tensor({R, C});
-  if (first) values.along_first = Tensor({R * C});
-  if (second) values.along_second = Tensor({R * C});
+  if (request.first) values.along_first = Tensor({R * C});
+  if (request.second) values.along_second = Tensor({R * C});
   const int64_t tiles = (R + kRowsPerTile - 1) / kRowsPerTile;
+  if (request.sum_jacobian) values.sums.resize(static_cast<size_t>(tiles));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t tile_index = 0; tile_index < tiles; ++tile_index) {
     const int64_t begin = tile_index * kRowsPerTile, end = std::min(R, begin + kRowsPerTile);
@@ -27,15 +58,20 @@ RowValues evaluate_rows(const Sequential& model, const Tensor& inputs, const Ste
     }
     Trace trace = trace_segment(model, gather_rows(inputs, segment.samples), segment);
     std::copy_n(trace.output.data(), trace.output.numel(), values.output.data() + begin * C);
-    if (first) {
-      const Tensor product = jacobian_vector_product(trace, *first);
+    // Summed rows leave the Jacobian-path layers' directional derivatives to contract_sums, from the sums.
+    std::vector<bool> structured;
+    for (const LayerSignals& s : trace.layers) structured.push_back(choose_method(*s.layer, s.input.shape(), batch.method) != KernelMethod::jacobian);
+    const std::vector<bool>* only = request.sum_jacobian ? &structured : nullptr;
+    if (request.first) {
+      const Tensor product = jacobian_vector_product(trace, *request.first, nullptr, only);
       std::copy_n(product.data(), product.numel(), values.along_first.data() + begin * C);
     }
-    if (second) {
-      const Tensor product = jacobian_vector_product(trace, *second, &segment);
+    if (request.second) {
+      const Tensor product = jacobian_vector_product(trace, *request.second, &segment, only);
       std::copy_n(product.data(), product.numel(), values.along_second.data() + begin * C);
     }
-    const Tile tile = tile_from_trace(std::move(trace), begin, batch.method);
+    const Tile tile = tile_from_trace(std::move(trace), begin, batch.method, !request.sum_jacobian);
+    if (request.sum_jacobian) values.sums[static_cast<size_t>(tile_index)] = tile_sums(tile, rows, begin, end);
     int64_t column = 0;
     for (const Tile& other : *batch.tiles) {
       values.kernel.block(begin * C, column, tile.rows, other.rows) = block(tile, other);
@@ -87,10 +123,17 @@ StepIntegral empty_integral(int64_t M, int64_t C, int64_t batch_rows) {
   integral.kernel.assign(static_cast<size_t>(M), MatrixRowMajor::Zero(C, batch_rows));
   integral.along_theta = Tensor({M, C});
   integral.along_direction = Tensor({M, C});
+  integral.sums.resize(static_cast<size_t>(M));
   return integral;
 }
 
 void add_rows(StepIntegral& integral, const std::vector<QuadratureRow>& rows, const RowValues& values, int64_t C) {
+  for (const TileSums& tile : values.sums)
+    for (size_t k = 0; k < tile.inputs.size(); ++k) {
+      MatrixRowMajor& sum = integral.sums[static_cast<size_t>(tile.inputs[k])];
+      if (sum.size() == 0) sum = MatrixRowMajor::Zero(C, tile.sums.cols());
+      sum += tile.sums.middleRows(static_cast<int64_t>(k) * C, C);
+    }
   for (size_t r = 0; r < rows.size(); ++r) {
     const QuadratureRow& row = rows[r];
     integral.kernel[static_cast<size_t>(row.sample)] += row.weight * values.kernel.middleRows(static_cast<int64_t>(r) * C, C);
@@ -98,6 +141,45 @@ void add_rows(StepIntegral& integral, const std::vector<QuadratureRow>& rows, co
       if (!values.along_first.empty()) integral.along_theta[row.sample * C + c] += row.weight * values.along_first[static_cast<int64_t>(r) * C + c];
       if (!values.along_second.empty()) integral.along_direction[row.sample * C + c] += row.weight * values.along_second[static_cast<int64_t>(r) * C + c];
     }
+  }
+}
+
+namespace {
+
+// v's values on the Jacobian-path layers, in the summed gradients' column order.
+Eigen::VectorXd jacobian_part(const Tile& tile, const Parameters& v) {
+  const JacobianColumns columns = jacobian_columns(tile);
+  Eigen::VectorXd out(columns.width);
+  for (size_t l = 0; l < tile.trace.layers.size(); ++l) {
+    if (columns.offsets[l] < 0) continue;
+    const LayerSignals& s = tile.trace.layers[l];
+    int64_t at = columns.offsets[l];
+    for (int64_t k = s.parameter_index; k < s.parameter_index + s.parameter_tensors; ++k)
+      for (int64_t i = 0; i < v[static_cast<size_t>(k)].numel(); ++i) out[at++] = v[static_cast<size_t>(k)][i];
+  }
+  return out;
+}
+
+}  // namespace
+
+void contract_sums(StepIntegral& integral, const StepBatch& batch, const RowRequest& request) {
+  const Tile& layout = batch.tiles->front();
+  const Eigen::VectorXd first = request.first ? jacobian_part(layout, *request.first) : Eigen::VectorXd();
+  const Eigen::VectorXd second = request.second ? jacobian_part(layout, *request.second) : Eigen::VectorXd();
+  for (size_t m = 0; m < integral.sums.size(); ++m) {
+    const MatrixRowMajor& sums = integral.sums[m];
+    if (sums.size() == 0) continue;
+    int64_t column = 0;
+    for (const Tile& other : *batch.tiles) {
+      integral.kernel[m].middleCols(column, other.rows).noalias() += sums * other.jacobian.transpose();
+      column += other.rows;
+    }
+    for (int64_t c = 0; c < sums.rows(); ++c) {
+      const int64_t at = static_cast<int64_t>(m) * sums.rows() + c;
+      if (request.first) integral.along_theta[at] += sums.row(c).dot(first);
+      if (request.second) integral.along_direction[at] += sums.row(c).dot(second);
+    }
+    integral.sums[m] = MatrixRowMajor();
   }
 }
 

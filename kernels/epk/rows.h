@@ -12,11 +12,26 @@ namespace ks {
 
 constexpr int64_t kRowsPerTile = kTileSamples;  // quadrature rows per tile: the one tile size (fixed: bits do not depend on threads)
 
+// What evaluate_rows computes besides each row's output.
+struct RowRequest {
+  const Parameters* first = nullptr;   // directional derivatives along it (v_0), when given
+  const Parameters* second = nullptr;  // and along v_1
+  // Instead of each row's kernel through the Jacobian-path layers, the rows' weighted gradient sums per test input
+  // (RowValues::sums), contracted with the batch once per step (contract_sums): the rows' kernel then holds only the
+  // structured layers. For a sum over rows only, as the breakpoint and fixed-node quadratures are.
+  bool sum_jacobian = false;
+};
+// Per tile of rows, Σ_rows weight · ∇θ f_c over the Jacobian-path layers, one row per (test input of the tile, output).
+struct TileSums {
+  std::vector<int64_t> inputs;  // the tile's test inputs, in order of first row
+  MatrixRowMajor sums;          // (inputs·C, Jacobian width)
+};
 // Per row: the kernel against the batch (C, b·C) and the directional derivatives along v_0 and v_1.
 struct RowValues {
   MatrixRowMajor kernel;             // (rows·C, b·C)
   Tensor output;                     // (rows, C)
   Tensor along_first, along_second;  // (rows·C), empty when not asked
+  std::vector<TileSums> sums;        // per tile, with sum_jacobian
 };
 // What every row of one step is evaluated against.
 struct StepBatch {
@@ -26,7 +41,7 @@ struct StepBatch {
   KernelMethod method = KernelMethod::automatic;
 };
 RowValues evaluate_rows(const Sequential& model, const Tensor& inputs, const StepBatch& batch, const std::vector<QuadratureRow>& rows,
-                        const Parameters* first, const Parameters* second);
+                        const RowRequest& request);
 
 Parameters difference(const Parameters& after, const Parameters& before);
 // −η ∂L/∂f_i for the batch outputs (b, C), through the training's own loss code.
@@ -38,10 +53,15 @@ std::vector<Tile> batch_tiles(const Sequential& model, const Parameters& theta, 
 struct StepIntegral {
   std::vector<MatrixRowMajor> kernel;   // per input (C, b·C)
   Tensor along_theta, along_direction;  // (M, C)
+  std::vector<MatrixRowMajor> sums;     // per input (C, Jacobian width): the rows' summed gradients, before contract_sums
 };
 StepIntegral empty_integral(int64_t inputs, int64_t outputs, int64_t batch_rows);
 // integral[row.sample] += row.weight · (the row's kernel block and directional derivatives), in row order.
+// integral.sums[input] += each tile's sums, in tile order.
 void add_rows(StepIntegral& integral, const std::vector<QuadratureRow>& rows, const RowValues& values, int64_t outputs);
+// kernel[input] += sums[input] · (the batch's Jacobian rows)ᵀ: the one contraction per step of the summed gradients.
+// With the request's directions, along_theta and along_direction gain the summed gradients' share the same way.
+void contract_sums(StepIntegral& integral, const StepBatch& batch, const RowRequest& request);
 
 }  // namespace ks
 

@@ -88,6 +88,8 @@ class Conv2d : public Layer {
   }
 
   void gradient_rows(const LayerSignals& s, int64_t C, double* jacobian, int64_t stride, int64_t offset) const override;
+  void gradient_sums(const LayerSignals& s, int64_t C, const MatrixRowMajor& coefficients, double* sums, int64_t sum_stride,
+                     int64_t offset) const override;
   void structured_block(const LayerSignals& a, const LayerSignals& b, int64_t C, MatrixRowMajor& K) const override;
 
   // Per pair of samples: HW²·(O + patch) for the structured form against the gradient row's width.
@@ -133,6 +135,29 @@ void Conv2d::gradient_rows(const LayerSignals& s, int64_t C, double* jacobian, i
     weight_gradient.noalias() = delta * columns.transpose();
     if (o_.weight_multiplier != 1.0) weight_gradient *= o_.weight_multiplier;
     if (o_.bias) VectorMap(jacobian + r * stride + offset + weight_size, g.out_channels) = delta.rowwise().sum();
+  }
+}
+
+// Σ_r c_gr Δ_r P_nᵀ accumulated straight into each group's sum: a sample's patches are made once (they stay in cache)
+// and every row with a coefficient adds one GEMM scaled by it; no gradient row is written, zeroed or read back.
+void Conv2d::gradient_sums(const LayerSignals& s, int64_t C, const MatrixRowMajor& coefficients, double* sums, int64_t sum_stride,
+                           int64_t offset) const {
+  const int64_t samples = s.input.dim(0), rows = s.delta.dim(0);
+  const Conv2dGeometry g = geometry(s.input.shape(), samples);
+  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width, O = g.out_channels;
+  MatrixRowMajor columns(g.patch_size(), spatial);
+  for (int64_t n = 0; n < samples; ++n) {
+    bool patched = false;
+    for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r) {
+      ConstMatrixMap delta(s.delta.data() + r * O * spatial, O, spatial);
+      for (int64_t group = 0; group < coefficients.rows(); ++group) {
+        const double c = coefficients(group, r);
+        if (c == 0.0) continue;
+        if (!patched) im2col(columns.data(), s.input.data() + n * image, g, spatial, 0), patched = true;
+        MatrixMap(sums + group * sum_stride + offset, O, g.patch_size()).noalias() += (c * o_.weight_multiplier) * (delta * columns.transpose());
+        if (o_.bias) Eigen::Map<Eigen::VectorXd>(sums + group * sum_stride + offset + O * g.patch_size(), O) += c * delta.rowwise().sum();
+      }
+    }
   }
 }
 

@@ -79,6 +79,20 @@ class Dense : public Layer {
     }
   }
 
+  // Σ_r c_gr δ_r ⊗ m·x_n = m·E_gᵀ X with E_g(n) = Σ_c c_g,nC+c δ_nC+c: one GEMM per group instead of the rows.
+  void gradient_sums(const LayerSignals& s, int64_t C, const MatrixRowMajor& coefficients, double* sums, int64_t sum_stride,
+                     int64_t offset) const override {
+    const int64_t rows = s.delta.dim(0), samples = s.input.dim(0), O = o_.out_features, I = o_.in_features;
+    MatrixRowMajor signals(samples, O);  // (samples, O): E_g
+    for (int64_t group = 0; group < coefficients.rows(); ++group) {
+      signals.setZero();
+      for (int64_t r = 0; r < rows; ++r)
+        if (coefficients(group, r) != 0.0) signals.row(r / C) += coefficients(group, r) * s.delta.matrix().row(r);
+      MatrixMap(sums + group * sum_stride + offset, O, I).noalias() += o_.weight_multiplier * (signals.transpose() * s.input.matrix());
+      if (o_.bias) Eigen::Map<Eigen::RowVectorXd>(sums + group * sum_stride + offset + O * I, O) += signals.colwise().sum();
+    }
+  }
+
   // ⟨δ_r ⊗ m·x_r, δ_q ⊗ m·x_q⟩ + ⟨δ_r, δ_q⟩ = (δ_r·δ_q)(m² x_r·x_q + 1).
   void structured_block(const LayerSignals& a, const LayerSignals& b, int64_t C, MatrixRowMajor& K) const override {
     const double m2 = o_.weight_multiplier * o_.weight_multiplier, bias = o_.bias ? 1.0 : 0.0;

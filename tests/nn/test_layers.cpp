@@ -142,6 +142,19 @@ TEST_CASE("every registered layer kind passes the generic layer test") {
     const MatrixRowMajor contracted = gradient_rows.matrix() * gradient_rows.matrix().transpose();
     CHECK((K - contracted).cwiseAbs().maxCoeff() <= 1e-12 * std::max(1.0, contracted.cwiseAbs().maxCoeff()));
 
+    // Weighted sums of gradient rows (some coefficients zero, as the EPK's groups have) equal the rows' weighted sums.
+    MatrixRowMajor coefficients = MatrixRowMajor::Zero(3, rows);
+    for (int64_t g = 0; g < 3; ++g)
+      for (int64_t r = 0; r < rows; ++r)
+        if ((r + g) % 3 != 0) coefficients(g, r) = rng.uniform(-1.0, 1.0);
+    const int64_t stride = P + 5, offset = 2;
+    MatrixRowMajor sums = MatrixRowMajor::Constant(3, stride, 0.5);
+    layer.gradient_sums(signals, kRowsPerSample, coefficients, sums.data(), stride, offset);
+    const MatrixRowMajor expected_sums = coefficients * gradient_rows.matrix();
+    CHECK((sums.middleCols(offset, P).array() - 0.5 - expected_sums.array()).abs().maxCoeff() <= 1e-12 * std::max(1.0, expected_sums.cwiseAbs().maxCoeff()));
+    CHECK((sums.leftCols(offset).array() == 0.5).all());
+    CHECK((sums.rightCols(stride - offset - P).array() == 0.5).all());
+
     // The segment forms: row n at θ + t_n·Δθ, forward and pull-back, against apply and pull_back there.
     std::vector<double> t;
     for (int64_t n = 0; n < N; ++n) t.push_back(rng.uniform(0.0, 1.0));

@@ -91,6 +91,43 @@ TEST_CASE("with weight decay the fixed kernels' per-step residual is reported un
   CHECK(exact_machine(result).max_step_residual <= 1e-13 * largest(result.final));
 }
 
+TEST_CASE("summed rows (gradients summed per input, contracted once) equal the per-row kernels and derivatives") {
+  const ConvRun run;
+  const Sequential& model = *run.network.model;
+  Parameters theta = run.network.theta;
+  const StepRecord& recorded = run.trained.steps.front();
+  const Tensor batch_inputs = gather_rows(run.data.inputs, recorded.batch);
+  const Parameters base = theta;
+  sgd_step(model, theta, run.data, recorded.batch, recorded.learning_rate, 0.0, LossKind::logistic, 0, {});
+  const Parameters direction = difference(theta, base);
+  const Segment segment{&base, &direction};
+  const int64_t M = run.test_inputs.dim(0), C = 1, b = batch_inputs.dim(0);
+  for (KernelMethod method : {KernelMethod::jacobian, KernelMethod::automatic}) {
+    INFO("method " << static_cast<int>(method));
+    Tensor batch_outputs;
+    const std::vector<Tile> tiles = batch_tiles(model, base, batch_inputs, method, batch_outputs);
+    const StepBatch batch{&segment, &tiles, b * C, C, method};
+    Rng rng(9);
+    std::vector<QuadratureRow> rows;  // 40 rows over the inputs: more than one tile, tiles holding two inputs
+    for (int64_t k = 0; k < 40; ++k) rows.push_back({k * M / 40, rng.uniform(0.0, 1.0), rng.uniform(-1.0, 1.0)});
+    StepIntegral per_row = empty_integral(M, C, b * C), summed = empty_integral(M, C, b * C);
+    add_rows(per_row, rows, evaluate_rows(model, run.test_inputs, batch, rows, {&base, &direction, false}), C);
+    const RowRequest request{&base, &direction, true};
+    const RowValues values = evaluate_rows(model, run.test_inputs, batch, rows, request);
+    // Forced onto the Jacobian path, every layer's share is in the sums; automatic keeps the dense head structured.
+    CHECK((values.kernel.cwiseAbs().maxCoeff() == 0.0) == (method == KernelMethod::jacobian));
+    add_rows(summed, rows, values, C);
+    contract_sums(summed, batch, request);
+    for (int64_t m = 0; m < M; ++m) {
+      const MatrixRowMajor& expected = per_row.kernel[static_cast<size_t>(m)];
+      CHECK(expected.cwiseAbs().maxCoeff() > 0.0);
+      CHECK((summed.kernel[static_cast<size_t>(m)] - expected).cwiseAbs().maxCoeff() <= 1e-13 * expected.cwiseAbs().maxCoeff());
+    }
+    CHECK((summed.along_theta.vector() - per_row.along_theta.vector()).cwiseAbs().maxCoeff() <= 1e-13 * largest(per_row.along_theta));
+    CHECK((summed.along_direction.vector() - per_row.along_direction.vector()).cwiseAbs().maxCoeff() <= 1e-13 * largest(per_row.along_direction));
+  }
+}
+
 TEST_CASE("exact quadrature is refused for a smooth net, naming the way out") {
   const test::Network tanh_net = test::network({"mlp:4/tanh", {2}, 1, InitKind::he_normal, 1});
   Dataset data = make_toy_dataset({"moons", 16, 0.1, 3});
