@@ -171,6 +171,7 @@ bench::Timing epk_task(const fs::path& directory, const Run& run, const Tensor& 
   result["steps"] = epk.steps;
   result["nodes"] = epk.quadrature.nodes;
   result["pieces"] = epk.quadrature.pieces;
+  result["piece_seconds"] = epk.quadrature.piece_seconds;
   result["breakpoints"] = epk.quadrature.breakpoints;
   result["max_rel_error"] = exact.max_rel_error;
   result["error_vs_largest"] = exact.max_abs_error / epk.final.vector().cwiseAbs().maxCoeff();

@@ -102,7 +102,8 @@ nlohmann::json epk_summary(const EpkCommandOptions& o, const Run& run, const Epk
           {"replay_matches_run", replay_matches},
           {"kernels", kernels},
           {"quadrature", {{"mode", q.mode}, {"nodes_per_piece", q.nodes_per_piece}, {"pieces", q.pieces}, {"breakpoints", q.breakpoints},
-                          {"nodes", q.nodes}, {"max_pieces_per_segment", q.max_pieces}, {"max_segment_residual", q.max_segment_residual}}},
+                          {"nodes", q.nodes}, {"max_pieces_per_segment", q.max_pieces}, {"max_segment_residual", q.max_segment_residual},
+                          {"piece_seconds", q.piece_seconds}}},
           {"seconds", result.seconds},
           {"training_seconds", result.training_seconds},
           {"top_attributions", top},
@@ -132,8 +133,10 @@ void print_table(const EpkCommandOptions& o, const Run& run, const EpkResult& re
   if (q.nodes > 0)
     std::printf("quadrature: %s, %lld pieces (%lld breakpoints), %lld nodes, max per-step residual %.3e\n", q.mode.c_str(),
                 static_cast<long long>(q.pieces), static_cast<long long>(q.breakpoints), static_cast<long long>(q.nodes), q.max_segment_residual);
-  std::printf("time: %.2f s (%.1fx the replayed training's %.2f s); written to %s\n", result.seconds,
-              result.training_seconds > 0 ? result.seconds / result.training_seconds : 0.0, result.training_seconds, o.out.c_str());
+  std::printf("time: %.2f s (%.1fx the replayed training's %.2f s", result.seconds,
+              result.training_seconds > 0 ? result.seconds / result.training_seconds : 0.0, result.training_seconds);
+  if (q.breakpoints > 0) std::printf("; finding breakpoints %.2f s", q.piece_seconds);
+  std::printf("); written to %s\n", o.out.c_str());
 }
 
 int run_epk(const EpkCommandOptions& o) {

@@ -74,6 +74,7 @@ struct QuadratureReport {
   int64_t breakpoints = 0;       // pieces − segments
   int64_t max_pieces = 0;        // most pieces on one (input, step) segment
   double max_segment_residual = 0.0;  // max |f(x;θ_s+1) − f(x;θ_s) − ⟨∫∇f dt, Δθ_s⟩|: the quadrature's own check
+  double piece_seconds = 0.0;         // wall time finding breakpoints (exact mode)
 };
 
 struct EpkResult {

@@ -197,7 +197,11 @@ void domingos_step(Replay& r, const Step& step) {
 void integrate_pieces(Replay& r, const Step& step, StepIntegral& integral) {
   QuadratureReport& report = r.result.quadrature;
   std::vector<std::vector<double>> bounds(static_cast<size_t>(r.M), std::vector<double>{0.0, 1.0});
-  if (r.quadrature == PathQuadrature::exact) bounds = find_pieces(r.model, r.network, r.test_inputs, step.segment);
+  if (r.quadrature == PathQuadrature::exact) {
+    const auto started = Clock::now();
+    bounds = find_pieces(r.model, r.network, r.test_inputs, step.segment);
+    report.piece_seconds += seconds_since(started);
+  }
   for (const std::vector<double>& edges : bounds) {
     const int64_t pieces = static_cast<int64_t>(edges.size()) - 1;
     report.pieces += pieces;
