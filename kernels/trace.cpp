@@ -16,7 +16,7 @@ Tensor sample_rows(const Tensor& inputs, int64_t first, int64_t count) {
 
 Tensor gather_rows(const Tensor& inputs, const std::vector<int64_t>& samples) {
   const int64_t size = inputs.numel() / inputs.dim(0);
-  Tensor rows(with_batch(inputs.shape(), static_cast<int64_t>(samples.size())));
+  Tensor rows = Tensor::uninitialised(with_batch(inputs.shape(), static_cast<int64_t>(samples.size())));  // every row is copied in
   for (size_t r = 0; r < samples.size(); ++r) std::copy_n(inputs.data() + samples[r] * size, size, rows.data() + static_cast<int64_t>(r) * size);
   return rows;
 }

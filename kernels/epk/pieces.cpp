@@ -127,7 +127,7 @@ struct Sweep {
         const size_t per_chunk = static_cast<size_t>(std::max<int64_t>(1, kSweepRows / (degree + 2)));
         for (size_t first = 0; first < pieces.size(); first += per_chunk) {
           const size_t last = std::min(pieces.size(), first + per_chunk);
-          Tensor part(with_batch(values.shape(), static_cast<int64_t>(last - first) * points));
+          Tensor part = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(last - first) * points));  // copied in whole
           std::copy_n(values.data() + static_cast<int64_t>(first) * points * size, part.numel(), part.data());
           Tensor next = advance(l, {pieces.begin() + first, pieces.begin() + last}, part, degree);
           walk(l + 1, {pieces.begin() + first, pieces.begin() + last}, std::move(next), degree + (layer.parameterised() ? 1 : 0));
@@ -146,7 +146,7 @@ struct Sweep {
     if (!layer.parameterised()) return segment_layer_output(model, static_cast<int64_t>(l), values, with_rows(pieces, degree));
     const int64_t points = degree + 1, size = values.numel() / values.dim(0);
     const std::vector<double> raised = chebyshev_points(degree + 1);
-    Tensor input(with_batch(values.shape(), static_cast<int64_t>(pieces.size()) * (points + 1)));
+    Tensor input = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(pieces.size()) * (points + 1)));  // resample writes all
     for (size_t p = 0; p < pieces.size(); ++p)
       resample(values.data() + static_cast<int64_t>(p) * points * size, size, degree, raised, input.data() + static_cast<int64_t>(p) * (points + 1) * size);
     return segment_layer_output(model, static_cast<int64_t>(l), input, with_rows(pieces, degree + 1));
@@ -199,7 +199,7 @@ void Sweep::split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t 
     parents.push_back({p, {start, pieces[p].b}});
   }
   if (parents.size() == pieces.size()) return;
-  Tensor resampled(with_batch(values.shape(), static_cast<int64_t>(parents.size()) * points));
+  Tensor resampled = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(parents.size()) * points));  // every sub-piece written
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < static_cast<int64_t>(parents.size()); ++k) {
     const auto& [p, sub] = parents[static_cast<size_t>(k)];
