@@ -22,6 +22,8 @@ def main():
             nodes = r.get("nodes")
             per_node = f"{1e3 * r['median'] / nodes:.3f}" if nodes else "–"
             who = "kernelscope " + r["mode"] if r.get("peer") == "kernelscope" else r["peer"] + (" " + r["mode"] if "mode" in r else "")
+            if r.get("piece_seconds"):
+                who += f" (finding breakpoints {r['piece_seconds']:.3g} s, {100 * r['piece_seconds'] / r['median']:.0f}%)"
             checked = "–" if r.get("peer") == "kernelscope" else ("MISMATCH" if r.get("mismatch") else f"{r.get('max_rel_difference', 0):.1e}")
             error = f"{r['error_vs_largest']:.1e}" if "error_vs_largest" in r else "–"
             relative = f"{r['max_rel_error']:.1e}" if "max_rel_error" in r else "–"
