@@ -185,6 +185,32 @@ bench::Timing epk_task(const fs::path& directory, const Run& run, const Tensor& 
   return timing;
 }
 
+// pieces:M: every step's pieces on the first M test inputs, checked independently (check_pieces at the piece midpoints):
+// breakpoints and spurious ones (no activation pattern change across them). A count, not a time.
+void pieces_task(const Run& run, const std::string& task, nlohmann::json& result) {
+  const int64_t count = std::stoll(task.substr(7));
+  std::vector<int64_t> positions;
+  for (int64_t m = 0; m < count; ++m) positions.push_back(m);
+  const Tensor test = gather_inputs(run.task.test, positions);
+  const TrainOptions& training = run.config.training;
+  Parameters theta = run.theta0;
+  int64_t breakpoints = 0, spurious = 0;
+  for (size_t s = 0; s < run.steps.size(); ++s) {
+    const Parameters base = theta;
+    theta = replay(*run.model, base, run.task.train, run.steps, static_cast<int64_t>(s), static_cast<int64_t>(s) + 1, training.weight_decay,
+                   training.loss, augmentation_of(training));
+    Parameters direction = base;
+    for (size_t k = 0; k < theta.size(); ++k) direction[k].vector() = theta[k].vector() - base[k].vector();
+    const Segment segment{&base, &direction};
+    const PieceCheck check = check_pieces(*run.model, test, segment, path_pieces(*run.model, test, segment));
+    breakpoints += check.breakpoints;
+    spurious += check.spurious;
+  }
+  result["n"] = count;
+  result["breakpoints"] = breakpoints;
+  result["spurious"] = spurious;
+}
+
 nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& task, int repeats) {
   const fs::path directory = work / c.name;
   const Run run = load_run(directory / "run");
@@ -228,8 +254,10 @@ nlohmann::json run_task(const fs::path& work, const Case& c, const std::string& 
     for (KernelMethod m : methods) result["methods"].push_back(m == KernelMethod::jacobian ? "jacobian" : "structured");
   } else if (task.rfind("epk:", 0) == 0) {
     timing = epk_task(directory, run, pool, task, repeats, result);
+  } else if (task.rfind("pieces:", 0) == 0) {
+    pieces_task(run, task, result);
   } else {
-    throw std::invalid_argument("bench_compare: unknown task '" + task + "' (epoch, jacobian, gram:N, epk:M, gemm)");
+    throw std::invalid_argument("bench_compare: unknown task '" + task + "' (epoch, jacobian, gram:N, epk:M, pieces:M, gemm)");
   }
   result["median"] = timing.median;
   result["min"] = timing.min;

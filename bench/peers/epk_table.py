@@ -30,6 +30,11 @@ def main():
             agree = ("yes" if r["decisions_agree"] else "NO") if "decisions_agree" in r else "–"
             print(f"| {case} | {r['n']} × {r.get('steps', exact.get('steps') if exact else '?')} | {who} | {r['median']:.3g} | "
                   f"{nodes if nodes else '–'} | {per_node} | {error} | {relative} | {agree} | {checked} |")
+        check = next((r for r in rows if r["case"] == case and r["task"].startswith("pieces:")), None)
+        if check:
+            share = 100 * check["spurious"] / max(check["breakpoints"], 1)
+            print(f"| {case} | {check['n']} × {exact.get('steps', '?') if exact else '?'} | breakpoints checked at piece midpoints: "
+                  f"{check['spurious']} spurious of {check['breakpoints']} ({share:.2f}%) | | | | | | | |")
         if exact and gemm:
             bound = exact["nodes"] * exact["flops_per_node"] / (gemm * 1e9)
             print(f"| {case} | | GEMM-rate bound of the exact mode's nodes ({exact['flops_per_node'] / 1e6:.1f} MFLOP per node at "
