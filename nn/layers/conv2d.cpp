@@ -102,17 +102,21 @@ class Conv2d : public Layer {
   PieceInfo piece() const override { return {PieceRole::parameterised}; }
 
  private:
-  // The weight (times the multiplier) and bias at base + t·direction, for one sample of a segment.
+  // The weight (times the multiplier) and bias at base + t·direction, for one sample of a segment, in the calling
+  // thread's scratch (valid until its next call): no allocation per sample.
   struct SampleWeight {
-    std::vector<double> weight, bias;
+    std::vector<double>& weight;
+    std::vector<double>& bias;
   };
   SampleWeight weight_at(const LayerSegment& segment, double t) const {
+    thread_local std::vector<double> weight, bias;
     const Tensor &w = segment.base[0], &d = segment.direction[0];
-    SampleWeight at{std::vector<double>(static_cast<size_t>(w.numel())), {}};
-    for (int64_t i = 0; i < w.numel(); ++i) at.weight[static_cast<size_t>(i)] = o_.weight_multiplier * (w[i] + t * d[i]);
+    weight.resize(static_cast<size_t>(w.numel()));
+    for (int64_t i = 0; i < w.numel(); ++i) weight[static_cast<size_t>(i)] = o_.weight_multiplier * (w[i] + t * d[i]);
+    bias.clear();
     if (o_.bias)
-      for (int64_t o = 0; o < o_.out_channels; ++o) at.bias.push_back(segment.base[1][o] + t * segment.direction[1][o]);
-    return at;
+      for (int64_t o = 0; o < o_.out_channels; ++o) bias.push_back(segment.base[1][o] + t * segment.direction[1][o]);
+    return {weight, bias};
   }
   Conv2dLayerOptions o_;
 };
