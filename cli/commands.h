@@ -19,6 +19,8 @@ struct TrainCommandOptions {
   std::string train_images, train_labels, test_images, test_labels;
   int64_t epochs = 5, batch = 32, train_size = 0, test_size = 0, lr_step_epochs = 0, checkpoint_every = 0, resize = 0;
   double lr = 0.05, lr_gamma = 0.1, weight_decay = 0.0;
+  std::string optimizer = "sgd";
+  double momentum = 0.9, dampening = 0.0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
   uint64_t seed = 0;
   std::string out;
   std::string out_label;  // how the final message names the run directory (default: out)

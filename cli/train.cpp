@@ -46,6 +46,13 @@ static TrainOptions training_options(const TrainCommandOptions& o, const Task& t
   t.seed = o.seed;
   t.checkpoint_every = o.checkpoint_every;
   t.augment = o.augment;
+  t.optimizer.kind = parse_optimizer(o.optimizer);
+  t.optimizer.momentum = o.momentum;
+  t.optimizer.dampening = o.dampening;
+  t.optimizer.beta1 = o.beta1;
+  t.optimizer.beta2 = o.beta2;
+  t.optimizer.epsilon = o.epsilon;
+  check_optimizer(t.optimizer);
   return t;
 }
 
@@ -137,7 +144,15 @@ void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
   cmd->add_option("--lr", o.lr, "Learning rate")->check(finite_number(false))->capture_default_str();
   cmd->add_option("--lr-step-epochs", o.lr_step_epochs, "Step schedule: multiply the learning rate by --lr-gamma every N epochs (0: constant)")->check(whole_number(0))->capture_default_str();
   cmd->add_option("--lr-gamma", o.lr_gamma, "Step schedule factor")->check(finite_number(false))->capture_default_str();
-  cmd->add_option("--weight-decay", o.weight_decay, "L2 weight decay λ: θ ← θ − η(∇L + λθ)")->check(finite_number(true))->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay, "Weight decay λ: added to the gradient (sgd, momentum, nesterov, adam), decoupled θ·(1 − ηλ) (adamw)")
+      ->check(finite_number(true))
+      ->capture_default_str();
+  cmd->add_option("--optimizer", o.optimizer, "Update rule, as torch.optim: sgd, momentum, nesterov (SGD with momentum), adam, adamw")->capture_default_str();
+  cmd->add_option("--momentum", o.momentum, "momentum, nesterov: μ in [0, 1)")->capture_default_str();
+  cmd->add_option("--dampening", o.dampening, "momentum: dampening in [0, 1] (nesterov needs 0)")->capture_default_str();
+  cmd->add_option("--beta1", o.beta1, "adam, adamw: β1 in [0, 1)")->capture_default_str();
+  cmd->add_option("--beta2", o.beta2, "adam, adamw: β2 in [0, 1)")->capture_default_str();
+  cmd->add_option("--epsilon", o.epsilon, "adam, adamw: ε > 0")->capture_default_str();
   cmd->add_option("--loss", o.loss, "Loss: logistic (default for 2 classes), cross-entropy (default for more), mse");
   cmd->add_option("--seed", o.seed, "Seed for initialisation and shuffling")->check(whole_number(0))->capture_default_str();
   cmd->add_option("--train-size", o.train_size, "Balanced training subset size (0: all samples of the classes)")->check(whole_number(0))->capture_default_str();
@@ -153,7 +168,7 @@ void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
 
 Command register_train(CLI::App& app) {
   auto o = std::make_shared<TrainCommandOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a network with SGD and write a run directory that every analysis reads");
+  CLI::App* cmd = app.add_subcommand("train", "Train a network (SGD, momentum, Nesterov, Adam, AdamW) and write a run directory that every analysis reads");
   add_training_options(cmd, *o);
   cmd->add_option("--out", o->out, "Run directory to create")->required();
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");

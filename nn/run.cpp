@@ -48,7 +48,14 @@ json to_json(const RunConfig& c) {
         {"loss", loss_name(c.training.loss)},
         {"seed", c.training.seed},
         {"checkpoint_every", c.training.checkpoint_every},
-        {"augment", c.training.augment}}},
+        {"augment", c.training.augment},
+        {"optimizer",
+         {{"kind", optimizer_name(c.training.optimizer.kind)},
+          {"momentum", c.training.optimizer.momentum},
+          {"dampening", c.training.optimizer.dampening},
+          {"beta1", c.training.optimizer.beta1},
+          {"beta2", c.training.optimizer.beta2},
+          {"epsilon", c.training.optimizer.epsilon}}}}},
   };
 }
 
@@ -81,6 +88,17 @@ RunConfig run_config_from_json(const json& j) {
   c.training.seed = training.at("seed");
   c.training.checkpoint_every = training.at("checkpoint_every");
   c.training.augment = training.value("augment", false);
+  if (training.contains("optimizer")) {  // runs written before optimizers were recorded trained with plain SGD
+    const json& o = training.at("optimizer");
+    OptimizerOptions& optimizer = c.training.optimizer;
+    optimizer.kind = parse_optimizer(o.at("kind"));
+    optimizer.momentum = o.at("momentum");
+    optimizer.dampening = o.at("dampening");
+    optimizer.beta1 = o.at("beta1");
+    optimizer.beta2 = o.at("beta2");
+    optimizer.epsilon = o.at("epsilon");
+    check_optimizer(optimizer);
+  }
   return c;
 }
 
@@ -210,10 +228,11 @@ Parameters Run::parameters_at(int64_t step) const {
   if (step == 0) return theta0;
   if (step == total) return thetaT;
   int64_t start = 0;
+  const bool stateless = config.training.optimizer.kind == OptimizerKind::sgd;  // checkpoints hold no optimizer state yet
   for (int64_t c : checkpoint_steps)
-    if (c <= step) start = c;
+    if (c <= step && stateless) start = c;
   return replay(*model, start == 0 ? theta0 : read_checkpoint(start), task.train, steps, start, step, config.training.weight_decay,
-                config.training.loss, augmentation_of(config.training));
+                config.training.loss, augmentation_of(config.training), config.training.optimizer);
 }
 
 }  // namespace ks

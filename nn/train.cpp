@@ -99,25 +99,33 @@ struct LentParameters {
 
 }  // namespace
 
+double optimizer_step(const Sequential& model, Parameters& theta, OptimizerState& state, const Dataset& data, const std::vector<int64_t>& batch,
+                      const StepContext& c) {
+  model.check_parameters(theta, "optimizer_step");
+  Parameters gradient;
+  double loss_value = 0.0;
+  {
+    LentParameters lent(theta);
+    Var value = batch_loss(model, lent.vars, step_inputs(data, batch, c.step, c.augmentation), gather_labels(data, batch), c.loss);
+    loss_value = value->value[0];
+    // A loss this large is no longer training (the losses here start near 1): stop as for NaN, naming the step.
+    if (!std::isfinite(loss_value) || loss_value > kDivergedLoss)
+      throw std::runtime_error("training diverged: the loss is " + std::to_string(loss_value) + " at step " + std::to_string(c.step) +
+                               " (try a smaller --lr)");
+    backward(value);
+    for (const Var& p : lent.vars) gradient.push_back(p->grad.empty() ? Tensor(p->value.shape()) : std::move(p->grad));
+  }
+  optimizer_update(c.optimizer, state, theta, gradient, c.learning_rate, c.weight_decay);
+  for (const Tensor& t : theta)
+    if (!std::isfinite(t.vector().sum()))
+      throw std::runtime_error("training diverged: a parameter became NaN or infinite at step " + std::to_string(c.step) + " (try a smaller --lr)");
+  return loss_value;
+}
+
 double sgd_step(const Sequential& model, Parameters& theta, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
                 double weight_decay, LossKind loss, int64_t step, const Augmentation& augmentation) {
-  model.check_parameters(theta, "sgd_step");
-  LentParameters lent(theta);
-  Var value = batch_loss(model, lent.vars, step_inputs(data, batch, step, augmentation), gather_labels(data, batch), loss);
-  const double loss_value = value->value[0];
-  // A loss this large is no longer training (the losses here start near 1): stop as for NaN, naming the step.
-  if (!std::isfinite(loss_value) || loss_value > kDivergedLoss)
-    throw std::runtime_error("training diverged: the loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
-                             " (try a smaller --lr)");
-  backward(value);
-  for (const Var& p : lent.vars) {
-    double* values = p->value.data();
-    const double* gradient = p->grad.data();
-    for (int64_t i = 0; i < p->value.numel(); ++i) values[i] = values[i] - learning_rate * (gradient[i] + weight_decay * values[i]);
-    if (!std::isfinite(p->value.vector().sum()))
-      throw std::runtime_error("training diverged: a parameter became NaN or infinite at step " + std::to_string(step) + " (try a smaller --lr)");
-  }
-  return loss_value;
+  OptimizerState none;
+  return optimizer_step(model, theta, none, data, batch, {learning_rate, weight_decay, loss, step, augmentation, {}});
 }
 
 int64_t decision(const double* outputs, int64_t count) {
@@ -155,6 +163,7 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
                   const TrainCallbacks& callbacks) {
   if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0.0))
     throw std::invalid_argument("train: epochs, batch size and learning rate must be positive");
+  check_optimizer(options.optimizer);
   const int64_t N = train_set.size();
   if (N == 0) throw std::invalid_argument("train: the training set is empty");
   const int64_t batch_size = std::min(options.batch_size, N);
@@ -177,7 +186,8 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
         record.batch.push_back(batch_size == N ? k : order[static_cast<size_t>(k)]);
       if (options.checkpoint_every > 0 && step > 0 && step % options.checkpoint_every == 0 && callbacks.on_checkpoint)
         callbacks.on_checkpoint(step, theta);
-      record.loss = sgd_step(model, theta, train_set, record.batch, learning_rate, options.weight_decay, options.loss, step, augmentation_of(options));
+      const StepContext context{learning_rate, options.weight_decay, options.loss, step, augmentation_of(options), options.optimizer};
+      record.loss = optimizer_step(model, theta, result.final_state, train_set, record.batch, context);
       if (callbacks.on_step) callbacks.on_step(step + 1, total_steps, epoch, record.loss);
       result.steps.push_back(std::move(record));
     }
@@ -198,14 +208,17 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
 }
 
 Parameters replay(const Sequential& model, const Parameters& start, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
-            int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation) {
+            int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation, const OptimizerOptions& optimizer) {
   if (first_step < 0 || last_step > static_cast<int64_t>(steps.size()) || first_step > last_step)
     throw std::out_of_range("replay: steps [" + std::to_string(first_step) + ", " + std::to_string(last_step) +
                             ") outside the recorded " + std::to_string(steps.size()));
+  if (optimizer.kind != OptimizerKind::sgd && first_step != 0)
+    throw std::invalid_argument("replay: a " + optimizer_name(optimizer.kind) + " run replays from step 0 only (checkpoints do not hold its state)");
   Parameters theta = start;
+  OptimizerState state;
   for (int64_t s = first_step; s < last_step; ++s) {
     const StepRecord& record = steps[static_cast<size_t>(s)];
-    sgd_step(model, theta, train_set, record.batch, record.learning_rate, weight_decay, loss, s, augmentation);
+    optimizer_step(model, theta, state, train_set, record.batch, {record.learning_rate, weight_decay, loss, s, augmentation, optimizer});
   }
   return theta;
 }

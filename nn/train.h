@@ -8,6 +8,7 @@
 
 #include "datasets/dataset.h"
 #include "nn/layers.h"
+#include "nn/optimizer.h"
 
 namespace ks {
 
@@ -28,6 +29,7 @@ struct TrainOptions {
   uint64_t seed = 0;                // the shuffling seed
   int64_t checkpoint_every = 0;     // 0 = no intermediate checkpoints
   bool augment = false;             // random rotations within ±15° and 1-pixel shifts, drawn per step from the seed
+  OptimizerOptions optimizer;       // plain SGD unless chosen
 };
 
 struct StepRecord {
@@ -65,8 +67,19 @@ std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& 
 // The loss above which training counts as diverged (the losses of logistic, cross-entropy and MSE heads start near 1).
 constexpr double kDivergedLoss = 1e8;
 
-// One SGD step on the batch at θ, updating θ in place; returns the batch loss. Training, replay and the EPK all call
-// exactly this. Throws std::runtime_error naming the step when the loss or a gradient is NaN or infinite.
+// One step of the optimizer on the batch at θ, updating θ and the optimizer's state in place; returns the batch loss.
+// Training and replay call exactly this. Throws std::runtime_error naming the step when the loss or a parameter is NaN
+// or infinite.
+struct StepContext {
+  double learning_rate = 0.0, weight_decay = 0.0;
+  LossKind loss = LossKind::logistic;
+  int64_t step = 0;
+  Augmentation augmentation;
+  OptimizerOptions optimizer;
+};
+double optimizer_step(const Sequential& model, Parameters& theta, OptimizerState& state, const Dataset& data, const std::vector<int64_t>& batch,
+                      const StepContext& context);
+// One plain SGD step, θ ← θ − η(∇L + λθ): optimizer_step with SGD (no state). The EPK calls exactly this.
 double sgd_step(const Sequential& model, Parameters& theta, const Dataset& data, const std::vector<int64_t>& batch, double learning_rate,
                 double weight_decay, LossKind loss, int64_t step, const Augmentation& augmentation = {});
 
@@ -85,14 +98,16 @@ struct TrainResult {
   std::vector<StepRecord> steps;
   std::vector<EpochMetrics> metrics;
   Parameters final_parameters;  // θ_T
+  OptimizerState final_state;   // the optimizer's state after the last step
 };
 
 // Trains from θ_0 (left as it is) and returns θ_T with the recorded steps.
 TrainResult train(const Sequential& model, const Parameters& theta0, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
                   const TrainCallbacks& callbacks = {});
 
-// Replays steps [first_step, last_step) of a recorded trajectory from θ (θ_first_step) and returns θ_last_step.
+// Replays steps [first_step, last_step) of a recorded trajectory from θ (θ_first_step) and returns θ_last_step. An
+// optimizer with state (momentum, Adam) replays from step 0 only: checkpoints do not hold its state yet.
 Parameters replay(const Sequential& model, const Parameters& theta, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
-            int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation = {});
+            int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation = {}, const OptimizerOptions& optimizer = {});
 
 }  // namespace ks
