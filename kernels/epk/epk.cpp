@@ -19,7 +19,7 @@ namespace ks {
 TrainingRecord TrainingRecord::from(const Run& run) {
   const OptimizerKind kind = run.config.training.optimizer.kind;
   if (kind != OptimizerKind::sgd)
-    throw std::invalid_argument("the exact path kernel of a " + optimizer_name(kind) + " run is not available yet (its steps are not plain " +
+    throw std::invalid_argument("the exact path kernel of a run trained with " + optimizer_name(kind) + " is not available yet (its steps are not plain " +
                                 "SGD steps on the batch): train with --optimizer sgd for the EPK");
   return {&run.task.train, &run.steps, run.config.training.weight_decay, run.config.training.loss, augmentation_of(run.config.training)};
 }

@@ -60,3 +60,32 @@ TEST_CASE("bad input gives a clear error and a non-zero exit, and leaves no run 
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("train --optimizer records the rule in config.json, bad hyper-parameters are refused, and the EPK says it cannot yet") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("kernelscope-optimizer-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const std::string run = (dir / "run").string();
+  test::CommandResult result = test::run_cli("train --quiet --data toy:moons --arch mlp:8 --epochs 1 --batch 50 --lr 0.01 --optimizer adam --beta2 0.99 --out " + run);
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  nlohmann::json config;
+  std::ifstream(fs::path(run) / "config.json") >> config;
+  CHECK(config["training"]["optimizer"]["kind"] == "adam");
+  CHECK(config["training"]["optimizer"]["beta2"] == 0.99);
+  CHECK(load_run(run).config.training.optimizer.kind == OptimizerKind::adam);
+  result = test::run_cli("epk --run " + run + " --test-size 2 --out " + (dir / "epk").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("adam") != std::string::npos);
+  CHECK(!fs::exists(dir / "epk"));
+  result = test::run_cli("train --quiet --data toy:moons --arch mlp:8 --optimizer momentum --momentum 1.5 --out " + (dir / "bad").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("momentum = 1.5") != std::string::npos);
+  result = test::run_cli("train --quiet --data toy:moons --arch mlp:8 --optimizer lbfgs --out " + (dir / "bad").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("'lbfgs'") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+}  // namespace ks
