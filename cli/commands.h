@@ -19,7 +19,9 @@ struct TrainCommandOptions {
   std::string train_images, train_labels, test_images, test_labels;
   int64_t epochs = 5, batch = 32, train_size = 0, test_size = 0, lr_step_epochs = 0, checkpoint_every = 0, resize = 0;
   double lr = 0.05, lr_gamma = 0.1, weight_decay = 0.0;
-  std::string optimizer = "sgd";
+  std::string optimizer = "sgd", lr_schedule = "step";
+  double lr_min = 0.0;
+  int64_t warmup_steps = 0;
   double momentum = 0.9, dampening = 0.0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
   uint64_t seed = 0;
   std::string out;

@@ -41,6 +41,11 @@ static TrainOptions training_options(const TrainCommandOptions& o, const Task& t
   t.learning_rate = o.lr;
   t.lr_step_epochs = o.lr_step_epochs;
   t.lr_gamma = o.lr_gamma;
+  if (o.lr_schedule != "step" && o.lr_schedule != "cosine")
+    throw std::invalid_argument("--lr-schedule '" + o.lr_schedule + "': use step (with --lr-step-epochs; constant when 0) or cosine");
+  t.lr_cosine = o.lr_schedule == "cosine";
+  t.lr_min = o.lr_min;
+  t.warmup_steps = o.warmup_steps;
   t.weight_decay = o.weight_decay;
   t.loss = o.loss.empty() ? default_loss(task.outputs()) : parse_loss(o.loss);
   t.seed = o.seed;
@@ -144,6 +149,10 @@ void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
   cmd->add_option("--lr", o.lr, "Learning rate")->check(finite_number(false))->capture_default_str();
   cmd->add_option("--lr-step-epochs", o.lr_step_epochs, "Step schedule: multiply the learning rate by --lr-gamma every N epochs (0: constant)")->check(whole_number(0))->capture_default_str();
   cmd->add_option("--lr-gamma", o.lr_gamma, "Step schedule factor")->check(finite_number(false))->capture_default_str();
+  cmd->add_option("--lr-schedule", o.lr_schedule, "step (--lr-step-epochs, --lr-gamma) or cosine (annealed per step to --lr-min over all steps)")
+      ->capture_default_str();
+  cmd->add_option("--lr-min", o.lr_min, "cosine: the final learning rate")->check(finite_number(true))->capture_default_str();
+  cmd->add_option("--warmup-steps", o.warmup_steps, "Linear warm-up: step s < K runs at (s + 1)/K of the scheduled rate")->check(whole_number(0))->capture_default_str();
   cmd->add_option("--weight-decay", o.weight_decay, "Weight decay λ: added to the gradient (sgd, momentum, nesterov, adam), decoupled θ·(1 − ηλ) (adamw)")
       ->check(finite_number(true))
       ->capture_default_str();

@@ -49,6 +49,9 @@ json to_json(const RunConfig& c) {
         {"seed", c.training.seed},
         {"checkpoint_every", c.training.checkpoint_every},
         {"augment", c.training.augment},
+        {"lr_cosine", c.training.lr_cosine},
+        {"lr_min", c.training.lr_min},
+        {"warmup_steps", c.training.warmup_steps},
         {"optimizer",
          {{"kind", optimizer_name(c.training.optimizer.kind)},
           {"momentum", c.training.optimizer.momentum},
@@ -88,6 +91,9 @@ RunConfig run_config_from_json(const json& j) {
   c.training.seed = training.at("seed");
   c.training.checkpoint_every = training.at("checkpoint_every");
   c.training.augment = training.value("augment", false);
+  c.training.lr_cosine = training.value("lr_cosine", false);  // absent in runs written before schedules other than step
+  c.training.lr_min = training.value("lr_min", 0.0);
+  c.training.warmup_steps = training.value("warmup_steps", int64_t{0});
   if (training.contains("optimizer")) {  // runs written before optimizers were recorded trained with plain SGD
     const json& o = training.at("optimizer");
     OptimizerOptions& optimizer = c.training.optimizer;

@@ -159,11 +159,26 @@ Evaluation evaluate(const Sequential& model, const Parameters& theta, const Data
   return result;
 }
 
+double scheduled_learning_rate(const TrainOptions& o, int64_t step, int64_t epoch, int64_t total_steps) {
+  double rate = o.learning_rate;
+  if (o.lr_cosine) {
+    const double progress = static_cast<double>(step) / static_cast<double>(std::max<int64_t>(total_steps, 1));
+    rate = o.lr_min + (o.learning_rate - o.lr_min) * (1.0 + math::cos(3.14159265358979323846 * progress)) / 2.0;
+  } else if (o.lr_step_epochs > 0) {
+    rate *= math::pow(o.lr_gamma, epoch / o.lr_step_epochs);
+  }
+  if (step < o.warmup_steps) rate *= static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
+  return rate;
+}
+
 TrainResult train(const Sequential& model, const Parameters& theta0, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
                   const TrainCallbacks& callbacks) {
   if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0.0))
     throw std::invalid_argument("train: epochs, batch size and learning rate must be positive");
   check_optimizer(options.optimizer);
+  if (options.warmup_steps < 0) throw std::invalid_argument("train: warmup_steps = " + std::to_string(options.warmup_steps) + " is negative");
+  if (options.lr_cosine && !(options.lr_min >= 0.0 && options.lr_min <= options.learning_rate))
+    throw std::invalid_argument("train: lr_min = " + std::to_string(options.lr_min) + " must lie in [0, the learning rate]");
   const int64_t N = train_set.size();
   if (N == 0) throw std::invalid_argument("train: the training set is empty");
   const int64_t batch_size = std::min(options.batch_size, N);
@@ -175,12 +190,11 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
   theta = theta0;
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
-    double learning_rate = options.learning_rate;
-    if (options.lr_step_epochs > 0) learning_rate *= math::pow(options.lr_gamma, epoch / options.lr_step_epochs);
     // Full-batch gradient descent keeps the natural order; mini-batches are reshuffled every epoch.
     const std::vector<int64_t> order = batch_size == N ? shuffler.permutation(0) : shuffler.permutation(N);
     for (int64_t first = 0; first < N; first += batch_size, ++step) {
       StepRecord record;
+      const double learning_rate = scheduled_learning_rate(options, step, epoch, total_steps);
       record.learning_rate = learning_rate;
       for (int64_t k = first; k < std::min(first + batch_size, N); ++k)
         record.batch.push_back(batch_size == N ? k : order[static_cast<size_t>(k)]);

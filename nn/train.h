@@ -24,6 +24,9 @@ struct TrainOptions {
   double learning_rate = 0.05;
   int64_t lr_step_epochs = 0;       // step schedule: multiply by lr_gamma every this many epochs (0 = constant)
   double lr_gamma = 0.1;
+  bool lr_cosine = false;           // cosine annealing over all steps to lr_min, instead of the step schedule
+  double lr_min = 0.0;
+  int64_t warmup_steps = 0;         // linear warm-up: the first K steps at (s + 1)/K of the scheduled rate
   double weight_decay = 0.0;        // θ ← θ − η (∇L + λ θ)
   LossKind loss = LossKind::logistic;
   uint64_t seed = 0;                // the shuffling seed
@@ -100,6 +103,11 @@ struct TrainResult {
   Parameters final_parameters;  // θ_T
   OptimizerState final_state;   // the optimizer's state after the last step
 };
+
+// The learning rate of step `step` (0-based, in epoch `epoch`, of total_steps): the step schedule
+// (PyTorch's StepLR per epoch) or cosine annealing per step, η_min + (η − η_min)(1 + cos(π s / S))/2 (CosineAnnealingLR
+// stepped per batch, T_max = S), times the warm-up factor (s + 1)/K for s < K (LinearLR from 1/K over K − 1 steps).
+double scheduled_learning_rate(const TrainOptions& options, int64_t step, int64_t epoch, int64_t total_steps);
 
 // Trains from θ_0 (left as it is) and returns θ_T with the recorded steps.
 TrainResult train(const Sequential& model, const Parameters& theta0, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,

@@ -1,5 +1,6 @@
 # The optimizers against torch.optim: replays a kernelscope run's batches and learning rates with torch.optim (SGD with
-# momentum, dampening and Nesterov; Adam; AdamW) from the same θ_0, and compares θ_T. Not used by the tests.
+# momentum, dampening and Nesterov; Adam; AdamW) from the same θ_0 with the recorded per-step learning rates (any
+# schedule), and compares θ_T. Not used by the tests.
 #
 #   /usr/bin/python3 bench/peers/optimizer_peer.py WORKDIR CASE
 #
@@ -34,8 +35,8 @@ def main():
     run = os.path.join(directory, "run")
     config = json.load(open(os.path.join(run, "config.json")))
     training = config["training"]
-    if training.get("lr_step_epochs", 0) != 0 or training.get("augment"):
-        raise SystemExit("optimizer peer: schedules and augmentation are not replayed here")
+    if training.get("augment"):
+        raise SystemExit("optimizer peer: augmentation is not replayed here")
     info = json.load(open(os.path.join(directory, "case.json")))
     pool = torch.from_numpy(np.load(os.path.join(directory, "inputs.npy")))
     inputs = pool[:info["train"]]
@@ -46,7 +47,10 @@ def main():
     trajectory = os.path.join(run, "trajectory")
     offsets = np.load(os.path.join(trajectory, "batch_offsets.npy"))
     positions = torch.from_numpy(np.load(os.path.join(trajectory, "batch_positions.npy")))
+    rates = np.load(os.path.join(trajectory, "learning_rates.npy"))  # the schedule as recorded, step by step
     for s in range(len(offsets) - 1):
+        for group in optimizer.param_groups:
+            group["lr"] = float(rates[s])
         batch = positions[offsets[s]:offsets[s + 1]]
         margins = -signs[batch] * net(inputs[batch]).reshape(-1)
         loss = (torch.relu(margins) + torch.log1p(torch.exp(-margins.abs()))).mean()  # kernelscope's softplus, written out

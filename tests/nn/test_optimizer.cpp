@@ -116,3 +116,32 @@ TEST_CASE("training with momentum, Nesterov, Adam and AdamW replays bit-exactly 
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("learning-rate schedules: cosine annealing per step and linear warm-up, recorded per step; bad values refused") {
+  const Dataset data = make_toy_dataset({"moons", 64, 0.1, 2});
+  const test::Network network = test::network({"mlp:6", {2}, 1, InitKind::glorot_uniform, 8});
+  TrainOptions options;
+  options.epochs = 2;
+  options.batch_size = 16;
+  options.learning_rate = 0.2;
+  options.lr_cosine = true;
+  options.lr_min = 0.02;
+  options.warmup_steps = 3;
+  const TrainResult result = train(*network.model, network.theta, data, data, options);
+  const int64_t S = static_cast<int64_t>(result.steps.size());
+  REQUIRE(S == 8);
+  for (int64_t s = 0; s < S; ++s) {
+    const double cosine = 0.02 + 0.18 * (1.0 + std::cos(3.14159265358979323846 * static_cast<double>(s) / static_cast<double>(S))) / 2.0;
+    const double expected = cosine * (s < 3 ? static_cast<double>(s + 1) / 3.0 : 1.0);
+    CHECK(result.steps[static_cast<size_t>(s)].learning_rate == doctest::Approx(expected).epsilon(1e-14));
+  }
+  options.lr_min = 0.5;
+  CHECK_THROWS_WITH_AS(train(*network.model, network.theta, data, data, options), doctest::Contains("lr_min"), std::invalid_argument);
+  options.lr_min = 0.0;
+  options.warmup_steps = -1;
+  CHECK_THROWS_WITH_AS(train(*network.model, network.theta, data, data, options), doctest::Contains("warmup_steps"), std::invalid_argument);
+}
+
+}  // namespace ks
