@@ -91,6 +91,8 @@ class Conv2d : public Layer {
   void gradient_sums(const LayerSignals& s, int64_t C, const MatrixRowMajor& coefficients, double* sums, int64_t sum_stride,
                      int64_t offset) const override;
   void structured_block(const LayerSignals& a, const LayerSignals& b, int64_t C, MatrixRowMajor& K) const override;
+  template <class Visit>
+  void for_each_row_with_patches(const LayerSignals& s, int64_t C, const Visit& visit) const;
 
   // Per pair of samples: HW²·(O + patch) for the structured form against the gradient row's width.
   KernelCost cost(const Shape& input) const override {
@@ -121,48 +123,44 @@ class Conv2d : public Layer {
   Conv2dLayerOptions o_;
 };
 
-void Conv2d::gradient_rows(const LayerSignals& s, int64_t C, double* jacobian, int64_t stride, int64_t offset) const {
-  const int64_t rows = s.delta.dim(0);
-  const Conv2dGeometry g = geometry(s.input.shape(), s.input.dim(0));
+// Every signal row r with its sample's patches P_n (made once per sample, kept in cache): the one walk the gradient rows
+// and their weighted sums share. visit(r, Δ_r (O, HW), P_n (patch, HW)).
+template <class Visit>
+void Conv2d::for_each_row_with_patches(const LayerSignals& s, int64_t C, const Visit& visit) const {
+  const int64_t samples = s.input.dim(0), rows = s.delta.dim(0);
+  const Conv2dGeometry g = geometry(s.input.shape(), samples);
   const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width;
-  const int64_t weight_size = g.out_channels * g.patch_size();
   MatrixRowMajor columns(g.patch_size(), spatial);
-  int64_t current = -1;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t n = r / C;
-    if (n != current) {
-      im2col(columns.data(), s.input.data() + n * image, g, spatial, 0);
-      current = n;
-    }
-    ConstMatrixMap delta(s.delta.data() + r * g.out_channels * spatial, g.out_channels, spatial);
-    MatrixMap weight_gradient(jacobian + r * stride + offset, g.out_channels, g.patch_size());
-    weight_gradient.noalias() = delta * columns.transpose();
-    if (o_.weight_multiplier != 1.0) weight_gradient *= o_.weight_multiplier;
-    if (o_.bias) VectorMap(jacobian + r * stride + offset + weight_size, g.out_channels) = delta.rowwise().sum();
+  for (int64_t n = 0; n < samples; ++n) {
+    im2col(columns.data(), s.input.data() + n * image, g, spatial, 0);
+    for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r)
+      visit(r, ConstMatrixMap(s.delta.data() + r * g.out_channels * spatial, g.out_channels, spatial), columns);
   }
 }
 
-// Σ_r c_gr Δ_r P_nᵀ accumulated straight into each group's sum: a sample's patches are made once (they stay in cache)
-// and every row with a coefficient adds one GEMM scaled by it; no gradient row is written, zeroed or read back.
+void Conv2d::gradient_rows(const LayerSignals& s, int64_t C, double* jacobian, int64_t stride, int64_t offset) const {
+  const int64_t O = o_.out_channels, patch = o_.in_channels * o_.kernel * o_.kernel;
+  for_each_row_with_patches(s, C, [&](int64_t r, const ConstMatrixMap& delta, const MatrixRowMajor& columns) {
+    MatrixMap weight_gradient(jacobian + r * stride + offset, O, patch);
+    weight_gradient.noalias() = delta * columns.transpose();
+    if (o_.weight_multiplier != 1.0) weight_gradient *= o_.weight_multiplier;
+    if (o_.bias) VectorMap(jacobian + r * stride + offset + O * patch, O) = delta.rowwise().sum();
+  });
+}
+
+// Σ_r c_gr Δ_r P_nᵀ accumulated straight into each group's sum: every row with a coefficient adds one GEMM scaled by
+// it; no gradient row is written, zeroed or read back.
 void Conv2d::gradient_sums(const LayerSignals& s, int64_t C, const MatrixRowMajor& coefficients, double* sums, int64_t sum_stride,
                            int64_t offset) const {
-  const int64_t samples = s.input.dim(0), rows = s.delta.dim(0);
-  const Conv2dGeometry g = geometry(s.input.shape(), samples);
-  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width, O = g.out_channels;
-  MatrixRowMajor columns(g.patch_size(), spatial);
-  for (int64_t n = 0; n < samples; ++n) {
-    bool patched = false;
-    for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r) {
-      ConstMatrixMap delta(s.delta.data() + r * O * spatial, O, spatial);
-      for (int64_t group = 0; group < coefficients.rows(); ++group) {
-        const double c = coefficients(group, r);
-        if (c == 0.0) continue;
-        if (!patched) im2col(columns.data(), s.input.data() + n * image, g, spatial, 0), patched = true;
-        MatrixMap(sums + group * sum_stride + offset, O, g.patch_size()).noalias() += (c * o_.weight_multiplier) * (delta * columns.transpose());
-        if (o_.bias) Eigen::Map<Eigen::VectorXd>(sums + group * sum_stride + offset + O * g.patch_size(), O) += c * delta.rowwise().sum();
-      }
+  const int64_t O = o_.out_channels, patch = o_.in_channels * o_.kernel * o_.kernel;
+  for_each_row_with_patches(s, C, [&](int64_t r, const ConstMatrixMap& delta, const MatrixRowMajor& columns) {
+    for (int64_t group = 0; group < coefficients.rows(); ++group) {
+      const double c = coefficients(group, r);
+      if (c == 0.0) continue;
+      MatrixMap(sums + group * sum_stride + offset, O, patch).noalias() += (c * o_.weight_multiplier) * (delta * columns.transpose());
+      if (o_.bias) VectorMap(sums + group * sum_stride + offset + O * patch, O) += c * delta.rowwise().sum();
     }
-  }
+  });
 }
 
 // ⟨Δ_r Pᵀ_n, Δ_q Pᵀ_k⟩ = Σ (Δ_rᵀ Δ_q) ⊙ (P_nᵀ P_k): spatial × spatial products instead of gradient rows.
