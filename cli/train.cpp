@@ -107,8 +107,8 @@ int run_train(const TrainCommandOptions& o) {
     std::fprintf(stderr, "epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%%\n", static_cast<long long>(m.epoch),
                  m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy);
   };
-  callbacks.on_checkpoint = [&](int64_t step, const std::vector<Tensor>& values) {
-    writer.write_parameters(checkpoint_name(step), *model, values);
+  callbacks.on_checkpoint = [&](int64_t step, const Parameters& values, const OptimizerState& state) {
+    writer.write_checkpoint(step, *model, values, state, config.training.optimizer.kind);
   };
   const TrainResult result = train(*model, theta0, task.train, task.test, config.training, callbacks);
 

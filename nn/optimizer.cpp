@@ -26,6 +26,17 @@ std::string optimizer_name(OptimizerKind kind) {
   return "?";
 }
 
+std::vector<std::string> optimizer_buffer_names(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::sgd: return {};
+    case OptimizerKind::momentum:
+    case OptimizerKind::nesterov: return {"momentum_buffer"};
+    case OptimizerKind::adam:
+    case OptimizerKind::adamw: return {"exp_avg", "exp_avg_sq"};
+  }
+  return {};
+}
+
 void check_optimizer(const OptimizerOptions& o) {
   auto refuse = [](const std::string& what, double value, const std::string& range) {
     throw std::invalid_argument("optimizer: " + what + " = " + std::to_string(value) + " is outside " + range);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "nn/layer.h"
 
@@ -28,6 +29,9 @@ struct OptimizerState {
   Parameters first, second;
 };
 
+// The state's buffers under torch.optim's names (momentum_buffer; exp_avg, exp_avg_sq), in the order first, second:
+// what a checkpoint stores. Empty for plain SGD.
+std::vector<std::string> optimizer_buffer_names(OptimizerKind kind);
 // θ ← θ − (the rule's step) for gradient g = ∇L at θ (without weight decay: the rule adds λθ itself, coupled for SGD
 // and Adam, decoupled for AdamW). Plain SGD is θ − η(g + λθ), the arithmetic sgd_step always did.
 void optimizer_update(const OptimizerOptions& options, OptimizerState& state, Parameters& theta, const Parameters& gradient,

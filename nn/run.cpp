@@ -223,6 +223,44 @@ std::string checkpoint_name(int64_t step) {
   return name;
 }
 
+void RunWriter::write_checkpoint(int64_t step, const Sequential& model, const Parameters& theta, const OptimizerState& state,
+                                 OptimizerKind optimizer) const {
+  const std::string name = checkpoint_name(step);
+  write_parameters(name, model, theta);
+  const std::vector<std::string> buffers = optimizer_buffer_names(optimizer);
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    const Parameters& values = b == 0 ? state.first : state.second;
+    if (values.size() != theta.size()) throw std::logic_error("write_checkpoint: the optimizer's " + buffers[b] + " is not started");
+    write_parameters(name + "/" + buffers[b], model, values);
+  }
+  std::ofstream(directory() / name / "optimizer.json")
+      << json{{"optimizer", optimizer_name(optimizer)}, {"updates", state.updates}, {"buffers", buffers}}.dump(2) << "\n";
+}
+
+// Plain SGD carries no state: every checkpoint will do. Otherwise the checkpoint must hold the state after `step` updates.
+bool Run::read_checkpoint_state(int64_t step, OptimizerState& state) const {
+  const OptimizerKind kind = config.training.optimizer.kind;
+  state = OptimizerState{};
+  const fs::path dir = directory / checkpoint_name(step), file = dir / "optimizer.json";
+  if (!fs::exists(file)) return kind == OptimizerKind::sgd;
+  json record;
+  try {
+    std::ifstream in(file);
+    record = json::parse(in);
+    if (record.at("optimizer").get<std::string>() != optimizer_name(kind))
+      throw std::runtime_error("the optimizer is " + record.at("optimizer").dump() + ", the run's is " + optimizer_name(kind));
+    state.updates = record.at("updates").get<int64_t>();
+  } catch (const std::exception& error) {
+    throw std::runtime_error(file.string() + ": " + error.what() + "; the run directory is damaged");
+  }
+  if (state.updates != step)
+    throw std::runtime_error(file.string() + ": updates = " + std::to_string(state.updates) + " at step " + std::to_string(step) + "; the run directory is damaged");
+  const std::vector<std::string> buffers = optimizer_buffer_names(kind);
+  if (!buffers.empty()) state.first = read_parameters(dir / buffers[0], *model);
+  if (buffers.size() > 1) state.second = read_parameters(dir / buffers[1], *model);
+  return true;
+}
+
 Parameters Run::read_checkpoint(int64_t step) const {
   return read_parameters(directory / checkpoint_name(step), *model);
 }
@@ -233,12 +271,20 @@ Parameters Run::parameters_at(int64_t step) const {
     throw std::out_of_range("step " + std::to_string(step) + " is outside this run's 0.." + std::to_string(total));
   if (step == 0) return theta0;
   if (step == total) return thetaT;
+  Parameters theta = theta0;
+  OptimizerState state;
   int64_t start = 0;
-  const bool stateless = config.training.optimizer.kind == OptimizerKind::sgd;  // checkpoints hold no optimizer state yet
-  for (int64_t c : checkpoint_steps)
-    if (c <= step && stateless) start = c;
-  return replay(*model, start == 0 ? theta0 : read_checkpoint(start), task.train, steps, start, step, config.training.weight_decay,
-                config.training.loss, augmentation_of(config.training), config.training.optimizer);
+  for (auto c = checkpoint_steps.rbegin(); c != checkpoint_steps.rend(); ++c) {
+    OptimizerState at_checkpoint;
+    if (*c > step || !read_checkpoint_state(*c, at_checkpoint)) continue;
+    start = *c;
+    theta = read_checkpoint(start);
+    state = std::move(at_checkpoint);
+    break;
+  }
+  const TrainOptions& t = config.training;
+  replay_steps(*model, theta, state, task.train, steps, start, step, {t.weight_decay, t.loss, augmentation_of(t), t.optimizer});
+  return theta;
 }
 
 }  // namespace ks

@@ -32,6 +32,10 @@ class RunWriter {
   const std::filesystem::path& directory() const { return output_.directory(); }
   const std::filesystem::path& final_path() const { return output_.final_path(); }
   void write_parameters(const std::string& subdirectory, const Sequential& model, const std::vector<Tensor>& values) const;
+  // checkpoints/step_N: θ_N as write_parameters, and the optimizer's state: optimizer.json (the rule and its update
+  // count) and one subdirectory per buffer under torch.optim's name (momentum_buffer/, exp_avg/, exp_avg_sq/).
+  void write_checkpoint(int64_t step, const Sequential& model, const Parameters& theta, const OptimizerState& state,
+                        OptimizerKind optimizer) const;
   void finish() { output_.finish(); }
 
  private:
@@ -54,9 +58,13 @@ struct Run {
   std::vector<int64_t> checkpoint_steps;  // sorted
   std::vector<std::string> parameter_names;
 
-  // θ_s, replayed from the nearest checkpoint at or before s (θ_0 if none); s in [0, steps.size()].
+  // θ_s, replayed from the nearest checkpoint at or before s that has what the optimizer needs (θ_0 if none);
+  // s in [0, steps.size()].
   Parameters parameters_at(int64_t step) const;
   Parameters read_checkpoint(int64_t step) const;
+  // The optimizer's state at checkpoint `step`; false when the checkpoint has none (runs written before it was kept),
+  // so replay must start earlier. Throws naming the file when it is there but damaged.
+  bool read_checkpoint_state(int64_t step, OptimizerState& state) const;
 };
 
 Run load_run(const std::filesystem::path& directory);

@@ -199,7 +199,7 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
       for (int64_t k = first; k < std::min(first + batch_size, N); ++k)
         record.batch.push_back(batch_size == N ? k : order[static_cast<size_t>(k)]);
       if (options.checkpoint_every > 0 && step > 0 && step % options.checkpoint_every == 0 && callbacks.on_checkpoint)
-        callbacks.on_checkpoint(step, theta);
+        callbacks.on_checkpoint(step, theta, result.final_state);
       const StepContext context{learning_rate, options.weight_decay, options.loss, step, augmentation_of(options), options.optimizer};
       record.loss = optimizer_step(model, theta, result.final_state, train_set, record.batch, context);
       if (callbacks.on_step) callbacks.on_step(step + 1, total_steps, epoch, record.loss);
@@ -221,19 +221,26 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
   return result;
 }
 
-Parameters replay(const Sequential& model, const Parameters& start, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
-            int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation, const OptimizerOptions& optimizer) {
+void replay_steps(const Sequential& model, Parameters& theta, OptimizerState& state, const Dataset& train_set, const std::vector<StepRecord>& steps,
+                  int64_t first_step, int64_t last_step, const ReplayOptions& options) {
   if (first_step < 0 || last_step > static_cast<int64_t>(steps.size()) || first_step > last_step)
     throw std::out_of_range("replay: steps [" + std::to_string(first_step) + ", " + std::to_string(last_step) +
                             ") outside the recorded " + std::to_string(steps.size()));
-  if (optimizer.kind != OptimizerKind::sgd && first_step != 0)
-    throw std::invalid_argument("replay: a " + optimizer_name(optimizer.kind) + " run replays from step 0 only (checkpoints do not hold its state)");
-  Parameters theta = start;
-  OptimizerState state;
+  if (options.optimizer.kind != OptimizerKind::sgd && first_step != 0 && state.updates != first_step)
+    throw std::invalid_argument("replay: a " + optimizer_name(options.optimizer.kind) + " run from step " + std::to_string(first_step) +
+                                " needs the optimizer's state after " + std::to_string(first_step) + " updates, got " + std::to_string(state.updates));
   for (int64_t s = first_step; s < last_step; ++s) {
     const StepRecord& record = steps[static_cast<size_t>(s)];
-    optimizer_step(model, theta, state, train_set, record.batch, {record.learning_rate, weight_decay, loss, s, augmentation, optimizer});
+    const StepContext context{record.learning_rate, options.weight_decay, options.loss, s, options.augmentation, options.optimizer};
+    optimizer_step(model, theta, state, train_set, record.batch, context);
   }
+}
+
+Parameters replay(const Sequential& model, const Parameters& start, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
+            int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation, const OptimizerOptions& optimizer) {
+  Parameters theta = start;
+  OptimizerState state;
+  replay_steps(model, theta, state, train_set, steps, first_step, last_step, {weight_decay, loss, augmentation, optimizer});
   return theta;
 }
 

@@ -94,7 +94,8 @@ Evaluation evaluate(const Sequential& model, const Parameters& theta, const Data
 struct TrainCallbacks {
   std::function<void(int64_t step, int64_t total_steps, int64_t epoch, double loss)> on_step;
   std::function<void(const EpochMetrics&)> on_epoch;
-  std::function<void(int64_t step, const std::vector<Tensor>& parameters)> on_checkpoint;  // θ_step, before that step
+  // θ_step and the optimizer's state before that step (empty for plain SGD): what replay from the checkpoint needs.
+  std::function<void(int64_t step, const Parameters& parameters, const OptimizerState& state)> on_checkpoint;
 };
 
 struct TrainResult {
@@ -113,8 +114,19 @@ double scheduled_learning_rate(const TrainOptions& options, int64_t step, int64_
 TrainResult train(const Sequential& model, const Parameters& theta0, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
                   const TrainCallbacks& callbacks = {});
 
-// Replays steps [first_step, last_step) of a recorded trajectory from θ (θ_first_step) and returns θ_last_step. An
-// optimizer with state (momentum, Adam) replays from step 0 only: checkpoints do not hold its state yet.
+// How a recorded trajectory's steps are redone: the run's weight decay, loss, augmentation and update rule.
+struct ReplayOptions {
+  double weight_decay = 0.0;
+  LossKind loss = LossKind::logistic;
+  Augmentation augmentation;
+  OptimizerOptions optimizer;
+};
+// Replays steps [first_step, last_step) of a recorded trajectory in place: θ and the optimizer's state go from step
+// first_step's (a checkpoint's, or θ_0 with an empty state) to step last_step's, bit for bit as training made them.
+void replay_steps(const Sequential& model, Parameters& theta, OptimizerState& state, const Dataset& train_set, const std::vector<StepRecord>& steps,
+                  int64_t first_step, int64_t last_step, const ReplayOptions& options);
+// replay_steps from θ (θ_first_step) with an empty optimizer state, returning θ_last_step. An optimizer with state
+// (momentum, Adam) needs its state from a checkpoint after step 0, so from here it replays from step 0 only.
 Parameters replay(const Sequential& model, const Parameters& theta, const Dataset& train_set, const std::vector<StepRecord>& steps, int64_t first_step,
             int64_t last_step, double weight_decay, LossKind loss, const Augmentation& augmentation = {}, const OptimizerOptions& optimizer = {});
 

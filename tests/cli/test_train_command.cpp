@@ -68,13 +68,31 @@ TEST_CASE("train --optimizer records the rule in config.json, bad hyper-paramete
   const fs::path dir = fs::temp_directory_path() / ("kernelscope-optimizer-" + std::to_string(getpid()));
   fs::remove_all(dir);
   const std::string run = (dir / "run").string();
-  test::CommandResult result = test::run_cli("train --quiet --data toy:moons --arch mlp:8 --epochs 1 --batch 50 --lr 0.01 --optimizer adam --beta2 0.99 --out " + run);
+  test::CommandResult result = test::run_cli("train --quiet --data toy:moons --arch mlp:8 --epochs 2 --batch 50 --lr 0.01 --optimizer adam --beta2 0.99 "
+                                              "--checkpoint-every 3 --out " + run);
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   nlohmann::json config;
   std::ifstream(fs::path(run) / "config.json") >> config;
   CHECK(config["training"]["optimizer"]["kind"] == "adam");
   CHECK(config["training"]["optimizer"]["beta2"] == 0.99);
-  CHECK(load_run(run).config.training.optimizer.kind == OptimizerKind::adam);
+  {
+    const Run loaded = load_run(run);
+    CHECK(loaded.config.training.optimizer.kind == OptimizerKind::adam);
+    // Checkpoints hold Adam's moments under torch.optim's names; θ_s from the checkpoint equals θ_s replayed from θ_0.
+    const fs::path checkpoint = fs::path(run) / "checkpoints/step_00000003";
+    CHECK(fs::exists(checkpoint / "exp_avg/1.weight.npy"));
+    CHECK(fs::exists(checkpoint / "exp_avg_sq/3.bias.npy"));
+    const TrainOptions& t = loaded.config.training;
+    const int64_t s = static_cast<int64_t>(loaded.steps.size()) - 1;
+    REQUIRE(s > 3);
+    const Parameters from_start = replay(*loaded.model, loaded.theta0, loaded.task.train, loaded.steps, 0, s, t.weight_decay, t.loss, {}, t.optimizer);
+    const Parameters from_checkpoint = loaded.parameters_at(s);
+    for (size_t k = 0; k < from_start.size(); ++k) CHECK(test::bit_equal(from_start[k], from_checkpoint[k]));
+    // A damaged state record is named, not silently replaced by an empty state.
+    for (int64_t c : loaded.checkpoint_steps)
+      std::ofstream(fs::path(run) / checkpoint_name(c) / "optimizer.json") << R"({"optimizer": "adam", "updates": 2, "buffers": []})";
+    CHECK_THROWS_WITH_AS(loaded.parameters_at(s), doctest::Contains("/optimizer.json: updates = 2 at step"), std::runtime_error);
+  }
   result = test::run_cli("epk --run " + run + " --test-size 2 --out " + (dir / "epk").string());
   CHECK(result.exit_code != 0);
   CHECK(result.output.find("adam") != std::string::npos);

@@ -111,7 +111,52 @@ TEST_CASE("training with momentum, Nesterov, Adam and AdamW replays bit-exactly 
                                     options.loss);
     CHECK((plain[0].vector() - replayed[0].vector()).cwiseAbs().maxCoeff() > 1e-6);
     CHECK_THROWS_WITH_AS(replay(*network.model, network.theta, data, one.steps, 1, 2, options.weight_decay, options.loss, {}, options.optimizer),
-                         doctest::Contains("from step 0"), std::invalid_argument);
+                         doctest::Contains("needs the optimizer's state after 1 updates"), std::invalid_argument);
+  }
+}
+
+TEST_CASE("replay from a checkpoint in the middle of a momentum, Nesterov, Adam or AdamW run is bit-exact, with its state") {
+  const Dataset data = make_toy_dataset({"moons", 96, 0.1, 3});
+  const test::Network network = test::network({"mlp:12-12", {2}, 1, InitKind::glorot_uniform, 8});
+  for (OptimizerKind kind : {OptimizerKind::momentum, OptimizerKind::nesterov, OptimizerKind::adam, OptimizerKind::adamw}) {
+    INFO(optimizer_name(kind));
+    TrainOptions options;
+    options.epochs = 2;
+    options.batch_size = 16;
+    options.learning_rate = 0.05;
+    options.weight_decay = 1e-3;
+    options.lr_cosine = true;
+    options.checkpoint_every = 5;
+    options.optimizer.kind = kind;
+    Parameters theta_at_7;
+    OptimizerState state_at_7;
+    TrainCallbacks callbacks;
+    callbacks.on_checkpoint = [&](int64_t step, const Parameters& theta, const OptimizerState& state) {
+      if (step != 5) return;
+      theta_at_7 = theta;
+      state_at_7 = state;
+    };
+    const TrainResult trained = train(*network.model, network.theta, data, data, options, callbacks);
+    REQUIRE(state_at_7.updates == 5);
+    const int64_t total = static_cast<int64_t>(trained.steps.size());
+    const ReplayOptions replay_options{options.weight_decay, options.loss, {}, options.optimizer};
+    OptimizerState state = state_at_7;
+    replay_steps(*network.model, theta_at_7, state, data, trained.steps, 5, total, replay_options);
+    CHECK(state.updates == total);
+    for (size_t k = 0; k < theta_at_7.size(); ++k) {
+      CHECK(test::bit_equal(theta_at_7[k], trained.final_parameters[k]));
+      CHECK(test::bit_equal(state.first[k], trained.final_state.first[k]));
+    }
+    // Without the buffers the same steps end elsewhere: the state really carries the run.
+    OptimizerState emptied = state_at_7;
+    for (Tensor& buffer : emptied.first) buffer.vector().setZero();
+    Parameters theta = trained.final_parameters;
+    replay_steps(*network.model, theta, emptied, data, trained.steps, 5, 6, replay_options);
+    Parameters reference = trained.final_parameters;
+    OptimizerState kept = trained.final_state;
+    kept.updates = 5;
+    replay_steps(*network.model, reference, kept, data, trained.steps, 5, 6, replay_options);
+    CHECK_FALSE(test::bit_equal(theta[0], reference[0]));
   }
 }
 

@@ -32,7 +32,7 @@ TEST_CASE("replaying the recorded trajectory gives bit-identical parameters at e
     options.lr_step_epochs = 2;
     options.checkpoint_every = 1;
     TrainCallbacks callbacks;
-    callbacks.on_checkpoint = [&](int64_t, const std::vector<Tensor>& values) { seen.push_back(values); };
+    callbacks.on_checkpoint = [&](int64_t, const std::vector<Tensor>& values, const OptimizerState&) { seen.push_back(values); };
     const TrainResult result = train(*model, theta, data, data, options, callbacks);
     seen.push_back(result.final_parameters);
     REQUIRE(seen.size() == result.steps.size());
