@@ -90,6 +90,13 @@ nlohmann::json write_attributions(const std::filesystem::path& dir, const EpkRes
 nlohmann::json epk_summary(const EpkCommandOptions& o, const Run& run, const EpkResult& result, bool replay_matches, const nlohmann::json& kernels,
                            const nlohmann::json& top) {
   const QuadratureReport& q = result.quadrature;
+  const bool stateful = run.config.training.optimizer.kind != OptimizerKind::sgd;
+  // With a rule that carries state, step s's gradients act through every later step: the kernel holds that (README).
+  const std::string attributions = stateful ? "(M, N, C) c_i(x) = sum_s g_is <Psi_s(x), grad f(x_i; theta_s)>, g_is = dL_s/df(x_i); sums over i to "
+                                              "outputs_exact - network_initial (minus weight decay)"
+                                            : "(M, N, C) c_i(x) = sum_s a_is K_s(x, x_i); sums over i to outputs_exact - network_initial (minus weight decay)";
+  const std::string kernel = stateful ? "(M*C, N*C) sum_s <Psi_s(x), grad f(x_i; theta_s)>, Psi_s the rule's backward accumulation, rows m*C+c"
+                                      : "(M*C, N*C) K_EPK(x, x_i) = sum_s K_s(x, x_i), rows m*C+c";
   return {{"run", std::filesystem::absolute(o.run).string()},
           {"model", run.config.model.spec},
           {"parameters", run.model->parameter_count()},
@@ -99,6 +106,7 @@ nlohmann::json epk_summary(const EpkCommandOptions& o, const Run& run, const Epk
           {"outputs", result.outputs},
           {"loss", loss_name(run.config.training.loss)},
           {"weight_decay", run.config.training.weight_decay},
+          {"optimizer", optimizer_name(run.config.training.optimizer.kind)},
           {"replay_matches_run", replay_matches},
           {"kernels", kernels},
           {"quadrature", {{"mode", q.mode}, {"nodes_per_piece", q.nodes_per_piece}, {"pieces", q.pieces}, {"breakpoints", q.breakpoints},
@@ -110,9 +118,9 @@ nlohmann::json epk_summary(const EpkCommandOptions& o, const Run& run, const Epk
           {"files", {{"network_final.npy", "(M, C) f(x; theta_T), the network"},
                      {"network_initial.npy", "(M, C) f(x; theta_0)"},
                      {"outputs_<kernel>.npy", "(M, C) the kernel machine's reproduction of network_final"},
-                     {"attributions.npy", "(M, N, C) c_i(x) = sum_s a_is K_s(x, x_i); sums over i to outputs_exact - network_initial (minus weight decay)"},
-                     {"epk_kernel.npy", "(M*C, N*C) K_EPK(x, x_i) = sum_s K_s(x, x_i), rows m*C+c"},
-                     {"coefficients.npy", "(N, C) sum_s a_is per training point"},
+                     {"attributions.npy", attributions},
+                     {"epk_kernel.npy", kernel},
+                     {"coefficients.npy", "(N, C) sum_s a_is per training point, a_is = -eta_s dL_s/df(x_i)"},
                      {"top_positive.npy / top_negative.npy", "(M, k) training positions (train_indices.npy order) by attribution, -1 padded"}}}};
 }
 
@@ -123,7 +131,9 @@ void print_table(const EpkCommandOptions& o, const Run& run, const EpkResult& re
   std::printf("  %-10s %15s %15s %17s %19s\n", "kernel", "max abs error", "max rel error", "decisions agree", "max step residual");
   for (const KernelMachine& machine : result.machines) {
     const std::string name = path_kernel_name(machine.kind);
-    char residual[32] = "(weight decay)";  // the fixed kernels' decay terms are not per step
+    // The fixed kernels' decay terms are not per step; under a rule with state no machine's terms are.
+    char residual[32] = "(weight decay)";
+    if (run.config.training.optimizer.kind != OptimizerKind::sgd) std::snprintf(residual, sizeof residual, "(not per step)");
     if (machine.step_residual_known) std::snprintf(residual, sizeof residual, "%.3e", machine.max_step_residual);
     std::printf("  %-10s %15.3e %15.3e %12s %lld/%lld %19s\n", name.c_str(), machine.max_abs_error, machine.max_rel_error,
                 yes_no(machine.decisions_agree).c_str(), static_cast<long long>(kernels[name]["agreeing_decisions"].get<int64_t>()),

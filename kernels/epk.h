@@ -25,7 +25,8 @@ struct TrainingRecord {
   double weight_decay = 0.0;
   LossKind loss = LossKind::logistic;
   Augmentation augmentation;  // the training's, so each step's batch is the images it really trained on
-  // A run's own record: its training set, steps, weight decay, loss and augmentation (the run must outlive it).
+  OptimizerOptions optimizer;  // the update rule; with state (momentum, Adam) the steps are walked backwards (epk/rules.h)
+  // A run's own record: its training set, steps, weight decay, loss, augmentation and rule (the run must outlive it).
   static TrainingRecord from(const Run& run);
 };
 

@@ -12,16 +12,14 @@
 #include "kernels/epk/machines.h"
 #include "kernels/epk/pieces.h"
 #include "kernels/epk/rows.h"
+#include "kernels/epk/rules.h"
 #include "kernels/quadrature.h"
 
 namespace ks {
 
 TrainingRecord TrainingRecord::from(const Run& run) {
-  const OptimizerKind kind = run.config.training.optimizer.kind;
-  if (kind != OptimizerKind::sgd)
-    throw std::invalid_argument("the exact path kernel of a run trained with " + optimizer_name(kind) + " is not available yet (its steps are not plain " +
-                                "SGD steps on the batch): train with --optimizer sgd for the EPK");
-  return {&run.task.train, &run.steps, run.config.training.weight_decay, run.config.training.loss, augmentation_of(run.config.training)};
+  const TrainOptions& t = run.config.training;
+  return {&run.task.train, &run.steps, t.weight_decay, t.loss, augmentation_of(t), t.optimizer};
 }
 
 namespace {
@@ -405,6 +403,7 @@ EpkResult exact_path_kernel(const Sequential& model, const Parameters& theta0, c
                             const EpkOptions& options) {
   check_inputs(test_inputs, record);
   model.check_parameters(theta0, "exact_path_kernel");
+  if (record.optimizer.kind != OptimizerKind::sgd) return rule_path_kernel(model, theta0, test_inputs, record, options);
   const auto started = Clock::now();
   Replay r{model, test_inputs, record, options, {}};
   start(r, theta0);

@@ -63,7 +63,7 @@ TEST_CASE("bad input gives a clear error and a non-zero exit, and leaves no run 
 
 namespace ks {
 
-TEST_CASE("train --optimizer records the rule in config.json, bad hyper-parameters are refused, and the EPK says it cannot yet") {
+TEST_CASE("train --optimizer records the rule in config.json, bad hyper-parameters are refused, and the EPK of the run is exact") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("kernelscope-optimizer-" + std::to_string(getpid()));
   fs::remove_all(dir);
@@ -93,10 +93,15 @@ TEST_CASE("train --optimizer records the rule in config.json, bad hyper-paramete
       std::ofstream(fs::path(run) / checkpoint_name(c) / "optimizer.json") << R"({"optimizer": "adam", "updates": 2, "buffers": []})";
     CHECK_THROWS_WITH_AS(loaded.parameters_at(s), doctest::Contains("/optimizer.json: updates = 2 at step"), std::runtime_error);
   }
+  // The EPK of an Adam run: the same table and files as for SGD, exact.
   result = test::run_cli("epk --run " + run + " --test-size 2 --out " + (dir / "epk").string());
-  CHECK(result.exit_code != 0);
-  CHECK(result.output.find("adam") != std::string::npos);
-  CHECK(!fs::exists(dir / "epk"));
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  nlohmann::json summary;
+  std::ifstream(dir / "epk" / "summary.json") >> summary;
+  CHECK(summary["optimizer"] == "adam");
+  CHECK(summary["kernels"]["exact"]["max_rel_error"].get<double>() <= 1e-12);
+  CHECK(fs::exists(dir / "epk" / "attributions.npy"));
+  CHECK(result.output.find("(not per step)") != std::string::npos);
   result = test::run_cli("train --quiet --data toy:moons --arch mlp:8 --optimizer momentum --momentum 1.5 --out " + (dir / "bad").string());
   CHECK(result.exit_code != 0);
   CHECK(result.output.find("momentum = 1.5") != std::string::npos);
