@@ -94,7 +94,10 @@ double forward_multiply_adds(const Sequential& model, const Shape& sample) {
   Shape shape = sample;
   shape.insert(shape.begin(), 1);
   double total = 0.0;
-  for (const auto& layer : model.layers()) {
+  const std::vector<Shape> inputs = model.input_shapes(shape);
+  for (size_t l = 0; l < model.layers().size(); ++l) {
+    const Layer* layer = model.layers()[l].get();
+    shape = inputs[l];
     const Shape out = layer->output_shape(shape);
     // A parameterised layer applies its weight once per output position: weight size × (outputs / output channels).
     if (layer->parameterised()) {

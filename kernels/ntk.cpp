@@ -63,11 +63,10 @@ KernelMethod parse_kernel_method(const std::string& name) {
 std::vector<KernelMethod> chosen_methods(const Sequential& model, const Shape& sample_shape, KernelMethod requested) {
   Shape shape = sample_shape;
   shape.insert(shape.begin(), 1);
+  const std::vector<Shape> inputs = model.input_shapes(shape);
   std::vector<KernelMethod> methods;
-  for (const auto& layer : model.layers()) {
-    if (layer->parameterised()) methods.push_back(choose_method(*layer, shape, requested));
-    shape = layer->output_shape(shape);
-  }
+  for (size_t l = 0; l < model.layers().size(); ++l)
+    if (model.layers()[l]->parameterised()) methods.push_back(choose_method(*model.layers()[l], inputs[l], requested));
   return methods;
 }
 

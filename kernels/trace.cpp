@@ -51,7 +51,7 @@ LayerSegment layer_segment(const Pass& pass, size_t l) {
 
 // Row n of the first parameterised layer's output from the segment's cache: base + t_n·direction of its distinct input.
 bool cached_first_layer(const Segment* segment, int64_t first_parameter, const Layer& layer, const Tensor& input, Tensor& output) {
-  if (!segment || first_parameter != 0 || !segment->first_base) return false;
+  if (!segment || first_parameter != 0 || !segment->first_base || segment->first_base->empty()) return false;
   output = Tensor::uninitialised(layer.output_shape(input.shape()));
   const int64_t N = output.dim(0), size = output.numel() / N;
   if (!segment->first_direction || static_cast<int64_t>(segment->samples.size()) != N || segment->first_base->numel() / segment->first_base->dim(0) != size)
@@ -80,21 +80,23 @@ Tensor apply_layer(const Pass& pass, size_t l, const Tensor& input, ForwardState
 ForwardRecords forward_pass(const Pass& pass, Tensor x) {
   ForwardRecords records;
   const auto& layers = pass.model.layers();
+  std::vector<Tensor> values;  // values[k + 1]: layer k's output, kept while a later layer reads it
+  values.push_back(std::move(x));
   for (size_t l = 0; l < layers.size(); ++l) {
+    ForwardState state;
+    state.input = pass.model.gather_input(l, values, add_tensors);
     if (static_cast<int64_t>(l) == pass.stop_layer) {
-      records.output = std::move(x);
+      records.output = std::move(state.input);
       records.stopped = true;
       return records;
     }
     const Layer& layer = *layers[l];
-    ForwardState state;
-    state.input = std::move(x);
     ForwardState* keep = pass.keep_states ? &state : nullptr;
-    x = apply_layer(pass, l, state.input, keep);
+    values.push_back(apply_layer(pass, l, state.input, keep));
     if (layer.parameterised() && !pass.keep_states) records.features = state.input;
     if (pass.keep_states) records.states.push_back(std::move(state));
   }
-  records.output = std::move(x);
+  records.output = std::move(values.back());
   if (pass.keep_states)
     for (size_t l = layers.size(); l-- > 0;)
       if (layers[l]->parameterised()) {
@@ -104,12 +106,15 @@ ForwardRecords forward_pass(const Pass& pass, Tensor x) {
   return records;
 }
 
-// The identity signal (row n·C + c is e_c) pulled back layer by layer down to the first parameterised layer.
+// The identity signal (row n·C + c is e_c) pulled back layer by layer down to the first parameterised layer; a layer
+// reading several outputs adds its input signal into each (in reverse order, so every reader has added before a layer
+// is pulled back).
 std::vector<LayerSignals> signal_backward(const Pass& pass, std::vector<ForwardState>& states, int64_t N, int64_t C) {
   const auto& layers = pass.model.layers();
-  Tensor signal({N * C, C});
+  std::vector<Tensor> signals(layers.size());  // at each layer's output
+  signals.back() = Tensor({N * C, C});
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) signal[(n * C + c) * C + c] = 1.0;
+    for (int64_t c = 0; c < C; ++c) signals.back()[(n * C + c) * C + c] = 1.0;
   size_t first = layers.size();  // below the first parameterised layer no signal is needed
   for (size_t l = 0; l < layers.size(); ++l)
     if (layers[l]->parameterised()) {
@@ -119,11 +124,20 @@ std::vector<LayerSignals> signal_backward(const Pass& pass, std::vector<ForwardS
   std::vector<LayerSignals> reversed;
   for (size_t l = layers.size(); l-- > first;) {
     const Layer& layer = *layers[l];
-    Tensor previous;
+    Tensor signal = std::move(signals[l]);
+    if (signal.empty()) throw std::logic_error("trace: layer " + std::to_string(l) + "'s output reaches no output of the network");
     if (l != first) {
       LayerSegment segment;
       if (pass.segment) segment = layer_segment(pass, l);
-      previous = layer.pull_back(signal, C, states[l], pass.model.weights(pass.base, l), pass.segment ? &segment : nullptr);
+      Tensor previous = layer.pull_back(signal, C, states[l], pass.model.weights(pass.base, l), pass.segment ? &segment : nullptr);
+      const std::vector<int64_t>& from = pass.model.sources(l);
+      for (size_t k = 0; k < from.size(); ++k) {
+        if (from[k] == Sequential::kNetworkInput) continue;
+        Tensor& into = signals[static_cast<size_t>(from[k])];
+        if (!into.empty()) into = add_tensors(into, previous);
+        else if (k + 1 == from.size()) into = std::move(previous);
+        else into = previous;
+      }
     }
     if (layer.parameterised()) {
       LayerSignals s;
@@ -135,15 +149,14 @@ std::vector<LayerSignals> signal_backward(const Pass& pass, std::vector<ForwardS
       s.delta = std::move(signal);
       reversed.push_back(std::move(s));
     }
-    signal = std::move(previous);
   }
-  std::vector<LayerSignals> signals(std::make_move_iterator(reversed.rbegin()), std::make_move_iterator(reversed.rend()));
+  std::vector<LayerSignals> out(std::make_move_iterator(reversed.rbegin()), std::make_move_iterator(reversed.rend()));
   int64_t offset = 0;  // offsets in state_dict order
-  for (LayerSignals& s : signals) {
+  for (LayerSignals& s : out) {
     s.parameter_offset = offset;
     offset += s.parameter_size;
   }
-  return signals;
+  return out;
 }
 
 void check_segment(const Sequential& model, const Segment& segment, int64_t N) {
@@ -190,6 +203,8 @@ std::pair<Tensor, Tensor> first_layer_outputs(const Sequential& model, const Ten
     if (layer->parameterised()) break;
   }
   const int64_t stop = first >= static_cast<int64_t>(model.layers().size()) ? -1 : first;
+  // The stopped pass returns layer `stop`'s input: the first parameterised layer's output only when it reads that alone.
+  if (stop >= 0 && !model.chained(static_cast<size_t>(stop))) return {};
   // t = 0 on base gives the base outputs; the direction taken as its own base gives the direction's. (Through the
   // segment path, as the rows later combine them: base + 0·direction, the very same arithmetic.)
   Segment on_base{segment.base, segment.direction, std::vector<double>(static_cast<size_t>(inputs.dim(0)), 0.0), {}, nullptr, nullptr};
@@ -223,7 +238,7 @@ Tensor jacobian_vector_product(const Trace& trace, const Parameters& v, const Se
     const LayerWeights weights{v.data() + s.parameter_index, s.parameter_tensors};
     // The layer's output under the weights v, per sample; its dot product with Δ is the row's directional derivative.
     Tensor response;
-    if (segment && &v == segment->direction && segment->first_direction && s.parameter_index == 0) {
+    if (segment && &v == segment->direction && segment->first_direction && !segment->first_direction->empty() && s.parameter_index == 0) {
       response = gather_rows(*segment->first_direction, segment->samples);
     } else {
       response = s.layer->apply(s.input, weights, nullptr);

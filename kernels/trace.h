@@ -35,7 +35,8 @@ struct Segment {
   const Tensor* first_base = nullptr;
   const Tensor* first_direction = nullptr;
 };
-// The first parameterised layer's outputs on distinct inputs under segment.base and under segment.direction.
+// The first parameterised layer's outputs on distinct inputs under segment.base and under segment.direction (empty
+// tensors, so no cache, when the layer after it reads a sum).
 std::pair<Tensor, Tensor> first_layer_outputs(const Sequential& model, const Tensor& inputs, const Segment& segment);
 Trace trace_segment(const Sequential& model, const Tensor& inputs, const Segment& segment, bool with_signals = true);
 // The input of layer `layer` (an index into model.layers()) at every sample's point of the segment: a forward stopped there.

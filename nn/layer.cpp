@@ -2,7 +2,9 @@
 // No layer kind's own arithmetic is here: that is in nn/layers/<kind>.cpp.
 #include "nn/layers.h"
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <sstream>
 
 #include "autodiff/random.h"
@@ -60,7 +62,26 @@ void layer_shape_error(const Layer& layer, const Shape& input) {
   throw ShapeError(layer.describe() + " cannot take an input of shape " + shape_string(input));
 }
 
-void Sequential::add(std::unique_ptr<Layer> layer) {
+void Sequential::add(std::unique_ptr<Layer> layer) { add(std::move(layer), {static_cast<int64_t>(layers_.size()) - 1}); }
+
+void Sequential::add(std::unique_ptr<Layer> layer, std::vector<int64_t> sources) {
+  const auto index = static_cast<int64_t>(layers_.size());
+  if (sources.empty()) throw std::invalid_argument("Sequential: layer " + std::to_string(index) + " reads nothing");
+  if (last_reader_.empty()) last_reader_.push_back(kNotRead), skipped_.push_back(false);  // the network's input
+  for (size_t k = 0; k < sources.size(); ++k) {
+    const int64_t source = sources[k];
+    const auto earlier = sources.begin() + static_cast<int64_t>(k);
+    if (source < kNetworkInput || source >= index || std::find(sources.begin(), earlier, source) != earlier)
+      throw std::invalid_argument("Sequential: layer " + std::to_string(index) + " cannot read layer " + std::to_string(source) +
+                                  " (sources are earlier layers, or -1 for the input, each once)");
+  }
+  for (int64_t source : sources) {
+    last_reader_[static_cast<size_t>(source + 1)] = index;
+    if (source != index - 1) skipped_[static_cast<size_t>(source + 1)] = true;
+  }
+  last_reader_.push_back(kNotRead);
+  skipped_.push_back(false);
+  sources_.push_back(std::move(sources));
   const std::vector<NamedShape> own = layer->parameter_shapes();
   first_parameter_.push_back(static_cast<int64_t>(shapes_.size()));
   layer_tensors_.push_back(static_cast<int64_t>(own.size()));
@@ -73,6 +94,13 @@ void Sequential::add(std::unique_ptr<Layer> layer) {
   layer_values_.push_back(values);
   values_ += values;
   layers_.push_back(std::move(layer));
+}
+
+Tensor add_tensors(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) throw ShapeError("cannot add outputs of shapes " + shape_string(a.shape()) + " and " + shape_string(b.shape()));
+  Tensor sum = Tensor::uninitialised(a.shape());  // every value written below
+  for (int64_t i = 0; i < a.numel(); ++i) sum[i] = a[i] + b[i];
+  return sum;
 }
 
 LayerWeights Sequential::weights(const Parameters& theta, size_t layer) const {
@@ -88,31 +116,58 @@ void Sequential::check_parameters(const Parameters& theta, const std::string& wh
       throw ShapeError(who + ": parameter " + names_[k] + " is " + shape_string(shapes_[k]) + ", θ has " + shape_string(theta[k].shape()));
 }
 
+std::vector<Shape> Sequential::input_shapes(const Shape& input) const {
+  std::vector<Shape> values{input}, inputs;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const std::vector<int64_t>& from = sources_[l];
+    const Shape& shape = values[static_cast<size_t>(from[0] + 1)];
+    for (int64_t source : from)
+      if (values[static_cast<size_t>(source + 1)] != shape)
+        throw ShapeError("layer " + std::to_string(l) + " (" + layers_[l]->describe() + ") sums outputs of shapes " + shape_string(shape) + " and " +
+                         shape_string(values[static_cast<size_t>(source + 1)]));
+    inputs.push_back(shape);
+    values.push_back(layers_[l]->output_shape(shape));
+  }
+  return inputs;
+}
+
 Shape Sequential::output_shape(const Shape& input) const {
-  Shape shape = input;
-  for (const auto& layer : layers_) shape = layer->output_shape(shape);
-  return shape;
+  if (layers_.empty()) return input;
+  return layers_.back()->output_shape(input_shapes(input).back());
 }
 
 Var Sequential::forward(const Var& input, const std::vector<Var>& parameters) const {
   if (parameters.size() != shapes_.size())
     throw ShapeError("forward: the network has " + std::to_string(shapes_.size()) + " parameter tensors, got " + std::to_string(parameters.size()));
-  Var x = input;
-  for (size_t l = 0; l < layers_.size(); ++l) x = layers_[l]->forward(x, parameters.data() + first_parameter_[l]);
-  return x;
+  std::vector<Var> values{input};
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Var x = gather_input(l, values, [](const Var& a, const Var& b) { return ks::add(a, b); });
+    values.push_back(layers_[l]->forward(x, parameters.data() + first_parameter_[l]));
+  }
+  return values.back();
 }
 
 Tensor Sequential::apply(const Parameters& theta, const Tensor& input) const {
   check_parameters(theta, "apply");
-  Tensor x = input;
-  for (size_t l = 0; l < layers_.size(); ++l) x = layers_[l]->apply(x, weights(theta, l), nullptr);
-  return x;
+  std::vector<Tensor> values{input};
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Tensor x = gather_input(l, values, add_tensors);
+    values.push_back(layers_[l]->apply(x, weights(theta, l), nullptr));
+  }
+  return values.back();
 }
 
 std::string Sequential::describe() const {
   std::ostringstream out;
   out << "Sequential(\n";
-  for (size_t i = 0; i < layers_.size(); ++i) out << "  (" << i << "): " << layers_[i]->describe() << "\n";
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    out << "  (" << i << "): " << layers_[i]->describe();
+    if (!chained(i)) {  // a sum of earlier outputs: name them
+      out << "  <- sum of";
+      for (int64_t source : sources_[i]) out << (source == kNetworkInput ? std::string(" input") : " (" + std::to_string(source) + ")");
+    }
+    out << "\n";
+  }
   out << ")";
   return out.str();
 }

@@ -30,7 +30,7 @@ namespace {
 
 [[noreturn]] void bad_spec(const std::string& spec, const std::string& why) {
   throw std::invalid_argument("architecture '" + spec + "': " + why +
-                              " (examples: mlp:512-512, mlp:256/tanh, vgg:16, conv:32,32,M,64,64,M, conv:16,A,32,AG)");
+                              " (examples: mlp:512-512, mlp:256/tanh, vgg:16, resnet9:8, conv:32,32,M,64,64,M, conv:16,A,32,AG, conv:8,R,M,R16)");
 }
 
 int64_t parse_width(const std::string& spec, const std::string& token) {
@@ -89,10 +89,15 @@ std::unique_ptr<Sequential> build_model(const ModelOptions& options) {
       model->add(make_activation(activation));
       features = width;
     }
-  } else if (family == "vgg" || family == "conv") {
+  } else if (family == "vgg" || family == "conv" || family == "resnet9") {
     if (family == "vgg") {
       const int64_t w = parse_width(spec, body);
       body = std::to_string(w) + "," + std::to_string(w) + ",M," + std::to_string(2 * w) + "," + std::to_string(2 * w) + ",M";
+    }
+    if (family == "resnet9") {  // the fast CIFAR-10 ResNet's layout at base width W (README: "Residual nets")
+      const int64_t w = parse_width(spec, body);
+      auto width = [w](int64_t k) { return std::to_string(k * w); };
+      body = width(1) + "," + width(2) + ",M,R," + width(4) + ",M," + width(8) + ",M,R,AG";
     }
     if (options.sample_shape.size() != 3) bad_spec(spec, "convolutional nets need image inputs (C, H, W), got " + shape_string(options.sample_shape));
     int64_t channels = options.sample_shape[0], height = options.sample_shape[1], width = options.sample_shape[2];
@@ -112,6 +117,11 @@ std::unique_ptr<Sequential> build_model(const ModelOptions& options) {
         model->add(make_average_pool(AveragePoolOptions{k, k, false}));
         height = (height - k) / k + 1;
         width = (width - k) / k + 1;
+      } else if (token[0] == 'R') {  // R: a residual block keeping the channels; Rk: to k channels, with a 1x1 projection
+        const int64_t out = token.size() == 1 ? channels : parse_width(spec, token.substr(1));
+        if (activation != ActivationKind::relu) bad_spec(spec, "residual blocks use ReLU");
+        add_residual_block(*model, ResidualBlockOptions{channels, out, 1, true, multiplier(channels * 9), multiplier(out * 9), multiplier(channels)});
+        channels = out;
       } else {
         const int64_t out = parse_width(spec, token);
         model->add(make_conv2d(Conv2dLayerOptions{channels, out, 3, 1, 1, true, multiplier(channels * 9)}));

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <memory>
 #include <stdexcept>
 
 #include "kernels/epk.h"
@@ -105,9 +107,19 @@ void resample(const double* from, int64_t size, int64_t degree, const std::vecto
   }
 }
 
+// A layer's output on its pieces, kept for a later layer that reads it (a residual sum): pieces only split further
+// along the walk, so every later piece lies inside one of these.
+struct KeptOutput {
+  std::vector<Piece> pieces;
+  Tensor values;  // at the Chebyshev points of `degree` of every piece
+  int64_t degree = 0;
+};
+using KeptOutputs = std::map<int64_t, std::shared_ptr<const KeptOutput>>;
+
 // One input's walk through the layers: `values` holds layer l's input at the Chebyshev points of degree `degree` of every
 // piece, (pieces·(degree+1), ...). Nonlinear layers split pieces where a unit's sign or a window's winner changes (the
 // sub-pieces' values are the parent's polynomial resampled: no forward again); parameterised layers raise the degree.
+// A layer reading a sum of earlier outputs gets them resampled onto the current pieces at the highest degree.
 struct Sweep {
   const Sequential& model;
   const PieceShape& network;
@@ -115,11 +127,13 @@ struct Sweep {
   int64_t sample;
   std::vector<double>& bounds;  // the input's breakpoints, appended in order
 
-  void walk(size_t l, std::vector<Piece> pieces, Tensor values, int64_t degree) {
+  void walk(size_t l, std::vector<Piece> pieces, Tensor values, int64_t degree, KeptOutputs kept) {
     const auto& layers = model.layers();
+    if (l == 0 && model.read_later(Sequential::kNetworkInput)) keep(Sequential::kNetworkInput, pieces, values, degree, kept);
     for (; l < layers.size(); ++l) {
       const Layer& layer = *layers[l];
       const PieceInfo info = layer.piece();
+      if (!model.chained(l)) values = summed_input(l, pieces, values, degree, kept);
       if (info.role == PieceRole::relu_like || info.role == PieceRole::max_window) split(l, pieces, values, degree);
       if (static_cast<int64_t>(pieces.size()) * (degree + 2) > kSweepRows && pieces.size() > 1) {
         // Depth first in chunks of pieces, in order, so memory stays bounded and the bounds stay sorted.
@@ -129,16 +143,27 @@ struct Sweep {
           const size_t last = std::min(pieces.size(), first + per_chunk);
           Tensor part = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(last - first) * points));  // copied in whole
           std::copy_n(values.data() + static_cast<int64_t>(first) * points * size, part.numel(), part.data());
-          Tensor next = advance(l, {pieces.begin() + first, pieces.begin() + last}, part, degree);
-          walk(l + 1, {pieces.begin() + first, pieces.begin() + last}, std::move(next), degree + (layer.parameterised() ? 1 : 0));
+          const std::vector<Piece> chunk(pieces.begin() + static_cast<int64_t>(first), pieces.begin() + static_cast<int64_t>(last));
+          Tensor next = advance(l, chunk, part, degree);
+          const int64_t raised = degree + (layer.parameterised() ? 1 : 0);
+          KeptOutputs chunk_kept = kept;
+          if (model.read_later(static_cast<int64_t>(l))) keep(static_cast<int64_t>(l), chunk, next, raised, chunk_kept);
+          walk(l + 1, chunk, std::move(next), raised, std::move(chunk_kept));
         }
         return;
       }
       values = advance(l, pieces, values, degree);
       if (layer.parameterised()) ++degree;
+      if (model.read_later(static_cast<int64_t>(l))) keep(static_cast<int64_t>(l), pieces, values, degree, kept);
     }
     for (const Piece& piece : pieces) bounds.push_back(piece.b);
   }
+
+  static void keep(int64_t layer, const std::vector<Piece>& pieces, const Tensor& values, int64_t degree, KeptOutputs& kept) {
+    kept[layer] = std::make_shared<const KeptOutput>(KeptOutput{pieces, values, degree});
+  }
+
+  Tensor summed_input(size_t l, const std::vector<Piece>& pieces, const Tensor& values, int64_t& degree, const KeptOutputs& kept) const;
 
   // Layer l on the pieces' rows; a parameterised layer first resamples its input at one more point per piece.
   Tensor advance(size_t l, const std::vector<Piece>& pieces, const Tensor& values, int64_t degree) const {
@@ -167,6 +192,43 @@ struct Sweep {
 
   void split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t degree) const;
 };
+
+// Layer l's input as the sum of its sources' outputs, each resampled from the piece containing every current piece onto
+// that piece's Chebyshev points of the highest source degree (exact: each is a polynomial of at most that degree there).
+Tensor Sweep::summed_input(size_t l, const std::vector<Piece>& pieces, const Tensor& values, int64_t& degree, const KeptOutputs& kept) const {
+  std::vector<KeptOutput> current;  // layer l − 1's output, when read: the walk's own values
+  std::vector<const KeptOutput*> sources;
+  int64_t highest = 0;
+  for (int64_t source : model.sources(l)) {
+    if (source == static_cast<int64_t>(l) - 1) {
+      current.push_back({pieces, values, degree});
+      sources.push_back(&current.back());
+    } else {
+      const auto found = kept.find(source);
+      if (found == kept.end()) throw std::logic_error("find_pieces: layer " + std::to_string(source) + "'s output was not kept");
+      sources.push_back(found->second.get());
+    }
+    highest = std::max(highest, sources.back()->degree);
+  }
+  const Tensor& like = sources.front()->values;  // every source has the layer's input shape
+  const int64_t points = highest + 1, size = like.numel() / like.dim(0);
+  Tensor sum(with_batch(like.shape(), static_cast<int64_t>(pieces.size()) * points));
+  std::vector<double> part(static_cast<size_t>(points * size));
+  for (const KeptOutput* source : sources)
+    for (size_t p = 0; p < pieces.size(); ++p) {
+      const double middle = 0.5 * (pieces[p].a + pieces[p].b);
+      size_t q = 0;
+      while (q + 1 < source->pieces.size() && source->pieces[q].b <= middle) ++q;
+      const Piece& parent = source->pieces[q];
+      std::vector<double> u = chebyshev_points(highest, pieces[p].a, pieces[p].b);
+      for (double& x : u) x = 2.0 * (x - parent.a) / (parent.b - parent.a) - 1.0;
+      resample(source->values.data() + static_cast<int64_t>(q) * (source->degree + 1) * size, size, source->degree, u, part.data());
+      double* into = sum.data() + static_cast<int64_t>(p) * points * size;
+      for (int64_t k = 0; k < points * size; ++k) into[k] += part[static_cast<size_t>(k)];
+    }
+  degree = highest;
+  return sum;
+}
 
 // The roots of nonlinear layer l on every piece; each piece becomes its sub-pieces, their values resampled from it.
 void Sweep::split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t degree) const {
@@ -229,7 +291,7 @@ std::vector<std::vector<double>> find_pieces(const Sequential& model, const Piec
 #pragma omp parallel for schedule(dynamic) if (M > 1)
   for (int64_t m = 0; m < M; ++m) {
     Sweep sweep{model, network, segment, m, bounds[static_cast<size_t>(m)]};
-    sweep.walk(0, {{0.0, 1.0}}, sample_rows(inputs, m, 1), 0);
+    sweep.walk(0, {{0.0, 1.0}}, sample_rows(inputs, m, 1), 0, {});
   }
   return bounds;
 }
@@ -279,14 +341,15 @@ PieceCheck check_pieces(const Sequential& model, const Tensor& inputs, const Seg
     }
   // Per row, whether it differs from the previous row (of the same input) at any nonlinear layer.
   std::vector<bool> changed(rows.t.size(), false);
-  Tensor values = gather_rows(inputs, rows.samples);
+  std::vector<Tensor> outputs{gather_rows(inputs, rows.samples)};
   for (size_t l = 0; l < model.layers().size(); ++l) {
+    const Tensor values = model.gather_input(l, outputs, add_tensors);
     for (const NonlinearLayer& layer : network.nonlinear)
       if (layer.layer == static_cast<int64_t>(l)) {
         const std::vector<std::vector<int64_t>> p = patterns(values, layer);
         for (size_t r = 1; r < p.size(); ++r) changed[r] = changed[r] || p[r] != p[r - 1];
       }
-    values = segment_layer_output(model, static_cast<int64_t>(l), values, rows);
+    outputs.push_back(segment_layer_output(model, static_cast<int64_t>(l), values, rows));
   }
   for (size_t r = 1; r < rows.t.size(); ++r) {
     if (rows.samples[r] != rows.samples[r - 1]) continue;

@@ -14,6 +14,7 @@ const std::vector<LayerKindEntry>& layer_kinds() {
       {"max_pool", [] { return make_max_pool({2, 2}); }, {2, 3, 4, 6}},
       {"average_pool", [] { return make_average_pool({2, 2, false}); }, {2, 3, 4, 6}},
       {"flatten", [] { return make_flatten(); }, {3, 2, 2, 3}},
+      {"identity", [] { return make_identity(); }, {3, 2, 2, 3}},
   };
   return kinds;
 }

@@ -44,6 +44,9 @@ const std::vector<NetCase> kNets{
     {"mlp:6/softplus", {4}, 2, InitKind::he_normal},
     {"conv:3,M,4", {2, 6, 6}, 1, InitKind::glorot_uniform},
     {"vgg:2", {3, 8, 8}, 3, InitKind::ntk},
+    {"conv:3,R,M,R5", {2, 6, 6}, 2, InitKind::he_normal},  // residual sums, identity and 1x1 projection
+    {"conv:R4,M", {2, 6, 6}, 1, InitKind::ntk},             // a block reading the network's input
+    {"resnet9:1", {3, 8, 8}, 2, InitKind::glorot_uniform},
 };
 
 TEST_CASE("the batched Jacobian equals N·C single-sample tape backward passes within 1e-13") {

@@ -18,6 +18,8 @@ const std::vector<NetCase> kNets{
     {"mlp:9/tanh", {5}, 3, InitKind::ntk},
     {"vgg:2", {3, 8, 8}, 1, InitKind::glorot_uniform},
     {"conv:3,M,2", {1, 6, 6}, 2, InitKind::he_normal},
+    {"conv:3,R,M,R5", {1, 6, 6}, 2, InitKind::he_normal},
+    {"resnet9:1", {3, 8, 8}, 1, InitKind::ntk},
 };
 
 Tensor random_inputs(const Shape& sample, int64_t count, Rng& rng) { return test::random_inputs(sample, count, rng, 0.0, 1.0); }

@@ -178,7 +178,8 @@ TEST_CASE("every layer kind a spec builds is registered, so the generic layer te
   std::set<std::string> registered;
   for (const LayerKindEntry& kind : layer_kinds()) registered.insert(kind.name);
   for (const ModelOptions& options : std::vector<ModelOptions>{{"mlp:4-3", {5}, 2}, {"mlp:4/tanh", {5}, 1}, {"mlp:4/softplus", {5}, 1},
-                                                               {"vgg:2", {3, 8, 8}, 1}, {"conv:2,A,3,A3", {1, 12, 12}, 1}, {"conv:2,M,3,AG", {1, 8, 8}, 1}}) {
+                                                               {"vgg:2", {3, 8, 8}, 1}, {"conv:2,A,3,A3", {1, 12, 12}, 1}, {"conv:2,M,3,AG", {1, 8, 8}, 1},
+                                                               {"conv:2,R,R3", {1, 6, 6}, 1}, {"resnet9:1", {3, 8, 8}, 1}}) {
     const auto model = build_model(options);
     for (const auto& layer : model->layers()) {
       INFO(options.spec << ": " << layer->describe());

@@ -71,6 +71,41 @@ TEST_CASE("bad specs say what is wrong") {
   CHECK_THROWS_WITH_AS(build_model({"vgg:8", {4}, 1}), doctest::Contains("image inputs"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(build_model({"mlp:8/gelu", {4}, 1}), doctest::Contains("unknown activation"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(build_model({"conv:4,M,M,M", {1, 4, 4}, 1}), doctest::Contains("max-pool"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(build_model({"conv:4,R/tanh", {1, 4, 4}, 1}), doctest::Contains("residual blocks use ReLU"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(build_model({"resnet9:x", {3, 8, 8}, 1}), doctest::Contains("'x' is not a width"), std::invalid_argument);
+}
+
+TEST_CASE("resnet9:W is the fast CIFAR-10 ResNet's layout without BatchNorm, with residual sums and PyTorch names") {
+  const auto model = build_model({"resnet9:8", {3, 32, 32}, 1});
+  CHECK(model->layers().size() == 24);
+  CHECK(model->output_shape({5, 3, 32, 32}) == Shape{5, 1});
+  // prep 3→8, layer1 8→16 + pool + residual(16), layer2 16→32 + pool, layer3 32→64 + pool + residual(64), global pool, head.
+  const std::vector<std::string> expected{"0.weight", "0.bias", "2.weight", "2.bias", "5.weight", "5.bias", "7.weight", "7.bias",
+                                          "10.weight", "10.bias", "13.weight", "13.bias", "16.weight", "16.bias", "18.weight", "18.bias",
+                                          "23.weight", "23.bias"};
+  CHECK(model->parameter_names() == expected);
+  CHECK(model->parameter_shapes()[4] == Shape{16, 16, 3, 3});
+  CHECK(model->parameter_shapes()[16] == Shape{1, 64});
+  CHECK(model->sources(9) == std::vector<int64_t>{8, 4});  // the identity sums the branch's ReLU and the block's input
+  CHECK(model->layers()[9]->kind() == "identity");
+  CHECK(model->describe().find("(9): Identity()  <- sum of (8) (4)") != std::string::npos);
+  // A block changing the width projects its input by a 1x1 convolution.
+  const auto projected = build_model({"conv:4,R6", {1, 6, 6}, 1});
+  CHECK(projected->parameter_shapes()[6] == Shape{6, 4, 1, 1});
+  CHECK(projected->sources(6) == std::vector<int64_t>{1});
+  CHECK(projected->sources(7) == std::vector<int64_t>{5, 6});
+}
+
+TEST_CASE("a layer may read only earlier layers, each once") {
+  Sequential model;
+  model.add(make_identity());
+  CHECK_THROWS_WITH_AS(model.add(make_identity(), {1}), doctest::Contains("cannot read layer 1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(model.add(make_identity(), {0, 0}), doctest::Contains("cannot read layer 0"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(model.add(make_identity(), {}), doctest::Contains("reads nothing"), std::invalid_argument);
+  model.add(make_flatten());
+  model.add(make_identity(), {1, Sequential::kNetworkInput});
+  CHECK(model.sources(1) == std::vector<int64_t>{0});  // the refused layers left nothing behind
+  CHECK_THROWS_WITH_AS(model.output_shape({2, 3, 2}), doctest::Contains("sums outputs of shapes"), ShapeError);
 }
 
 }  // namespace ks
