@@ -36,14 +36,15 @@ struct Case {
 
 const std::vector<Case>& cases() {
   // long: Long's VGG size (the width his code picks for 10⁵ parameters) on MNIST 3 vs 8, trained only by bench/run --long.
-  static const std::vector<Case> all{{"mlp", "mlp:512-512"}, {"vgg", "vgg:16"}, {"long", "vgg:38"}};
+  // resnet: resnet9:8 (the optimizer check against torch.optim and the EPK of a momentum run).
+  static const std::vector<Case> all{{"mlp", "mlp:512-512"}, {"vgg", "vgg:16"}, {"long", "vgg:38"}, {"resnet", "resnet9:8"}};
   return all;
 }
 
 const Case& find_case(const std::string& name) {
   for (const Case& c : cases())
     if (c.name == name) return c;
-  throw std::invalid_argument("bench_compare: unknown case '" + name + "' (mlp, vgg or long)");
+  throw std::invalid_argument("bench_compare: unknown case '" + name + "' (mlp, vgg, long or resnet)");
 }
 
 // The training inputs followed by the test inputs: the pool every task takes its first N from.

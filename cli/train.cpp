@@ -142,7 +142,7 @@ int run_train(const TrainCommandOptions& o) {
 void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
   cmd->add_option("--data", o.data, "Data source: mnist:DIR, fashion:DIR (default dir: Debian's), cifar10:DIR, folder:DIR, toy:moons|spirals")->required();
   cmd->add_option("--classes", o.classes, "Classes to use: a pair like 3,8 (first = negative), a list, or all")->capture_default_str();
-  cmd->add_option("--arch", o.arch, "Architecture: mlp:H1-H2[/tanh|/softplus], vgg:W, conv:32,32,M,64,64,M")->capture_default_str();
+  cmd->add_option("--arch", o.arch, "Architecture: mlp:H1-H2[/tanh|/softplus], vgg:W, resnet9:W, conv:32,32,M,64,64,M (R: a residual block, Rk: one to k channels)")->capture_default_str();
   cmd->add_option("--init", o.init, "Initialisation: glorot-uniform, he-normal, ntk")->capture_default_str();
   cmd->add_option("--epochs", o.epochs, "Epochs")->check(whole_number(1))->capture_default_str();
   cmd->add_option("--batch", o.batch, "Mini-batch size (>= training size: full-batch gradient descent)")->check(whole_number(1))->capture_default_str();

@@ -40,9 +40,62 @@ def build_net(spec, sample):
             layers += [torch.nn.Conv2d(channels, out, 3, padding=1), torch.nn.ReLU()]
             channels = out
         layers += [torch.nn.Flatten(), torch.nn.Linear(channels * height * width, 1)]
+    elif family == "resnet9":
+        return resnet9(int(body), sample[0]).double()
     else:
         raise SystemExit(f"functorch peer: unsupported spec {spec}")
     return torch.nn.Sequential(*layers).double()
+
+
+class SumWired(torch.nn.Sequential):
+    """kernelscope's network as PyTorch runs it: layer i reads the sum of the listed earlier outputs (-1: the input),
+    in the order listed; state_dict names are nn.Sequential's ("<index>.weight")."""
+
+    def __init__(self, layers, sources):
+        super().__init__(*layers)
+        self.sources = sources
+
+    def forward(self, x):
+        values = [x]
+        for layer, reads in zip(self, self.sources):
+            total = values[reads[0] + 1]
+            for source in reads[1:]:
+                total = total + values[source + 1]
+            values.append(layer(total))
+        return values[-1]
+
+
+def resnet9(w, channels, outputs=1):
+    """resnet9:W: the fast CIFAR-10 ResNet's layout without BatchNorm (README, "Residual nets")."""
+    layers, sources = [], []
+
+    def add(layer, reads=None):
+        sources.append(reads if reads is not None else [len(layers) - 1])
+        layers.append(layer)
+
+    def conv(c_in, c_out):
+        add(torch.nn.Conv2d(c_in, c_out, 3, padding=1))
+        add(torch.nn.ReLU())
+
+    def residual(c):  # x + relu(conv(relu(conv(x))))
+        block_input = len(layers) - 1
+        conv(c, c)
+        conv(c, c)
+        add(torch.nn.Identity(), [len(layers) - 1, block_input])
+
+    conv(channels, w)
+    conv(w, 2 * w)
+    add(torch.nn.MaxPool2d(2))
+    residual(2 * w)
+    conv(2 * w, 4 * w)
+    add(torch.nn.MaxPool2d(2))
+    conv(4 * w, 8 * w)
+    add(torch.nn.MaxPool2d(2))
+    residual(8 * w)
+    add(torch.nn.AdaptiveAvgPool2d(1))
+    add(torch.nn.Flatten())
+    add(torch.nn.Linear(8 * w, outputs))
+    return SumWired(layers, sources)
 
 
 def load_parameters(net, directory):

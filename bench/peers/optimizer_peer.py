@@ -2,8 +2,9 @@
 # momentum, dampening and Nesterov; Adam; AdamW) from the same θ_0 with the recorded per-step learning rates (any
 # schedule), and compares θ_T. Not used by the tests.
 #
-#   /usr/bin/python3 bench/peers/optimizer_peer.py WORKDIR CASE
+#   /usr/bin/python3 bench/peers/optimizer_peer.py WORKDIR CASE [RUN]
 #
+# RUN: a run directory trained on CASE's data (default WORKDIR/CASE/run), so one case's inputs serve every rule.
 # Prints one JSON line: the optimizer, the largest max |ours − torch| / max |ours| over the parameters, and "agrees"
 # (that difference at most 1e-12). Logistic loss, one output (the cases bench/run trains).
 import json
@@ -30,9 +31,9 @@ def make_optimizer(parameters, training):
 
 def main():
     if len(sys.argv) < 3:
-        raise SystemExit("usage: optimizer_peer.py WORKDIR CASE")
+        raise SystemExit("usage: optimizer_peer.py WORKDIR CASE [RUN]")
     directory = os.path.join(sys.argv[1], sys.argv[2])
-    run = os.path.join(directory, "run")
+    run = sys.argv[3] if len(sys.argv) > 3 else os.path.join(directory, "run")
     config = json.load(open(os.path.join(run, "config.json")))
     training = config["training"]
     if training.get("augment"):
@@ -61,7 +62,7 @@ def main():
     for name, parameter in net.named_parameters():
         ours = np.load(os.path.join(run, "thetaT", name + ".npy"))
         difference = max(difference, relative_difference(ours, parameter.detach().numpy()))
-    print(json.dumps({"case": sys.argv[2], "task": "optimizer", "peer": "torch.optim", "optimizer": training["optimizer"]["kind"],
+    print(json.dumps({"case": sys.argv[2], "spec": info["spec"], "task": "optimizer", "peer": "torch.optim", "optimizer": training["optimizer"]["kind"],
                       "steps": len(offsets) - 1, "max_rel_difference": difference, "agrees": difference <= 1e-12}))
 
 

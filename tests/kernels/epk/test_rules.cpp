@@ -84,8 +84,8 @@ TEST_CASE("the EPK of momentum, Nesterov, Adam and AdamW runs (weight decay, cos
   }
 }
 
-TEST_CASE("the rule EPK on a conv net with several outputs is exact, and its approximate machines are defined") {
-  const RuleRun run("conv:3,M,4", rule(OptimizerKind::adamw), 1e-2, {1, 6, 6}, 2);
+TEST_CASE("the rule EPK on a residual conv net with several outputs is exact, and its approximate machines are defined") {
+  const RuleRun run("conv:3,R,M,R4", rule(OptimizerKind::adamw), 1e-2, {1, 6, 6}, 2);
   const EpkResult result = run.epk({}, {PathKernel::exact, PathKernel::ntk_init, PathKernel::after, PathKernel::domingos});
   REQUIRE(result.machines.size() == 4);
   CHECK(result.machines[0].max_rel_error <= 1e-12);
