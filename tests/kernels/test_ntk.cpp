@@ -114,6 +114,25 @@ TEST_CASE("a tight memory budget (several panels) gives the same Gram") {
   CHECK(test::bit_equal(ntk_gram(*model, theta, x, nullptr, tight), ntk_gram(*model, theta, x, nullptr, roomy)));
 }
 
+TEST_CASE("the conjugate kernel of resnet9 is φφᵀ of its globally pooled features, which the head maps to the output") {
+  Rng rng(53);
+  const test::Network network = test::network({"resnet9:1", {3, 8, 8}, 1, InitKind::he_normal, 2});
+  const Tensor x = random_inputs({3, 8, 8}, 9, rng);
+  const Tensor features = conjugate_features(*network.model, network.theta, x);
+  REQUIRE(features.shape() == Shape{9, 8});
+  const Tensor output = network.model->apply(network.theta, x);
+  const Parameters& theta = network.theta;
+  for (int64_t n = 0; n < 9; ++n) {
+    double f = theta.back()[0];  // the head's bias, then its weight against the pooled features
+    for (int64_t k = 0; k < 8; ++k) f += theta[theta.size() - 2][k] * features[n * 8 + k];
+    CHECK(f == doctest::Approx(output[n]).epsilon(1e-14));
+  }
+  const Tensor K = conjugate_kernel(*network.model, theta, x, nullptr);
+  Tensor reference({9, 9});
+  reference.matrix() = features.matrix() * features.matrix().transpose();
+  CHECK(test::relative_error(K, reference) < 1e-14);
+}
+
 TEST_CASE("conjugate kernel is φφᵀ of the last hidden layer; cosine normalisation puts ones on the diagonal") {
   Rng rng(47);
   const test::Network network_ = test::network({"mlp:12-7", {4}, 1, InitKind::glorot_uniform, 2});
