@@ -23,6 +23,17 @@ Tensor after_updates(OptimizerOptions o, const Tensor& theta0, const Tensor& g, 
   return theta[0];
 }
 
+// Two epochs of batch 16 with weight decay under the rule: the runs the training and replay tests share.
+TrainOptions rule_options(OptimizerKind kind) {
+  TrainOptions options;
+  options.epochs = 2;
+  options.batch_size = 16;
+  options.learning_rate = kind == OptimizerKind::adam || kind == OptimizerKind::adamw ? 0.01 : 0.1;
+  options.weight_decay = 1e-3;
+  options.optimizer.kind = kind;
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("optimizer names parse, and bad names and hyper-parameters are refused naming them") {
@@ -90,12 +101,7 @@ TEST_CASE("training with momentum, Nesterov, Adam and AdamW replays bit-exactly 
   const test::Network network = test::network({"mlp:12-12", {2}, 1, InitKind::glorot_uniform, 8});
   for (OptimizerKind kind : {OptimizerKind::momentum, OptimizerKind::nesterov, OptimizerKind::adam, OptimizerKind::adamw}) {
     INFO(optimizer_name(kind));
-    TrainOptions options;
-    options.epochs = 2;
-    options.batch_size = 16;
-    options.learning_rate = kind == OptimizerKind::adam || kind == OptimizerKind::adamw ? 0.01 : 0.1;
-    options.weight_decay = 1e-3;
-    options.optimizer.kind = kind;
+    const TrainOptions options = rule_options(kind);
     const int threads = omp_get_max_threads();
     omp_set_num_threads(1);
     const TrainResult one = train(*network.model, network.theta, data, data, options);
@@ -120,14 +126,9 @@ TEST_CASE("replay from a checkpoint in the middle of a momentum, Nesterov, Adam 
   const test::Network network = test::network({"mlp:12-12", {2}, 1, InitKind::glorot_uniform, 8});
   for (OptimizerKind kind : {OptimizerKind::momentum, OptimizerKind::nesterov, OptimizerKind::adam, OptimizerKind::adamw}) {
     INFO(optimizer_name(kind));
-    TrainOptions options;
-    options.epochs = 2;
-    options.batch_size = 16;
-    options.learning_rate = 0.05;
-    options.weight_decay = 1e-3;
+    TrainOptions options = rule_options(kind);
     options.lr_cosine = true;
     options.checkpoint_every = 5;
-    options.optimizer.kind = kind;
     Parameters theta_at_7;
     OptimizerState state_at_7;
     TrainCallbacks callbacks;
