@@ -8,7 +8,7 @@
 
 namespace ks {
 
-TEST_CASE("residual nets: the piece finder is complete and tight, and the EPK exact, with SGD and with momentum") {
+TEST_CASE("residual nets: the piece finder is complete and tight, and the EPK exact with SGD and every rule with state") {
   const test::Network network = test::network({"conv:3,R,M,R5", {1, 6, 6}, 1, InitKind::he_normal, 2});
   Rng rng(9);
   const Dataset data = test::pixel_threshold_dataset(rng, 24, 6, 7);
@@ -47,12 +47,19 @@ TEST_CASE("residual nets: the piece finder is complete and tight, and the EPK ex
     CHECK(sgd.machines.front().max_rel_error <= 1e-12);
     CHECK(sgd.quadrature.breakpoints > 0);
   }
-  options.optimizer.kind = OptimizerKind::momentum;
+  // Every rule with state, with weight decay and a cosine schedule, through the backward walk.
   options.weight_decay = 1e-3;
-  const TrainResult with_momentum = train(*network.model, network.theta, data, data, options);
-  const TrainingRecord momentum_record{&data, &with_momentum.steps, options.weight_decay, LossKind::logistic, {}, options.optimizer};
-  const EpkResult momentum = exact_path_kernel(*network.model, network.theta, test_inputs, momentum_record);
-  CHECK(momentum.machines.front().max_rel_error <= 1e-12);
+  options.lr_cosine = true;
+  for (OptimizerKind kind : {OptimizerKind::momentum, OptimizerKind::nesterov, OptimizerKind::adam, OptimizerKind::adamw}) {
+    INFO(optimizer_name(kind));
+    options.optimizer.kind = kind;
+    options.learning_rate = kind == OptimizerKind::adam || kind == OptimizerKind::adamw ? 0.01 : 0.1;
+    const TrainResult with_rule = train(*network.model, network.theta, data, data, options);
+    const TrainingRecord rule_record{&data, &with_rule.steps, options.weight_decay, LossKind::logistic, {}, options.optimizer};
+    const EpkResult walked = exact_path_kernel(*network.model, network.theta, test_inputs, rule_record);
+    CHECK(walked.machines.front().max_rel_error <= 1e-12);
+    CHECK(walked.quadrature.breakpoints > 0);
+  }
 }
 
 }  // namespace ks
