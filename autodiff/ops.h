@@ -61,7 +61,23 @@ void im2col(double* columns, const double* image, const Conv2dGeometry& g,  // (
 // The adjoint of im2col: adds the columns back into one sample's image gradient.
 void col2im(double* dimage, const double* columns, const Conv2dGeometry& g,  // (C, H, W), (C*k*k, column_count)
             int64_t column_count, int64_t column_offset);
-// One sample: im2col into the thread's scratch, one GEMM straight into out. The batched forms below and the layers'
+// out = left · panel: (rows, columns) = (rows, depth) · (depth, columns), the panel's rows `panel_stride` apart. Each
+// output is one sum in k order, so the bits do not depend on the register tiling; the reference is the plain triple loop.
+struct PanelShape {
+  int64_t rows, depth, columns;
+  int64_t left_stride, panel_stride;  // row strides of left and panel (out's is `columns`)
+};
+void panel_product(double* out, const double* left, const double* panel, const PanelShape& shape);  // (rows, columns), (rows, depth), (depth, columns)
+// The plain triple loop, for columns [first_column, columns): the reference, and the fast form's last columns.
+void panel_product_reference(double* out, const double* left, const double* panel, const PanelShape& shape, int64_t first_column = 0);
+// One sample's ∂/∂Wᵀ, (C·k·k, O), from its image (C, H, W) and output gradient (O, Ho, Wo); or from its im2col patches
+// already made, rows conv2d_patch_stride(g) apart (a padded stride the panel product reads fastest).
+int64_t conv2d_patch_stride(const Conv2dGeometry& g);
+void conv2d_weight_gradient_from_patches(double* transposed_gradient, const double* patches, int64_t patch_stride,  // (C*k*k, O), (C*k*k, stride)
+                                         const double* dout, const Conv2dGeometry& g);                             // (O, Ho, Wo)
+void conv2d_weight_gradient_sample(double* transposed_gradient, const double* image, const double* dout,  // (C*k*k, O), (C, H, W), (O, Ho, Wo)
+                                   const Conv2dGeometry& g);
+// One sample: im2col into the thread's scratch, one panel product straight into out. The batched forms below and the layers'
 // segment forms (a weight of their own per sample) call these; samples are independent, so bits never depend on threads.
 void conv2d_forward_sample(double* out, const double* image, const double* weight, const double* bias,  // (O, Ho, Wo), (C, H, W), (O, C, k, k), (O)
                            const Conv2dGeometry& g);

@@ -92,7 +92,7 @@ class Conv2d : public Layer {
                      int64_t offset) const override;
   void structured_block(const LayerSignals& a, const LayerSignals& b, int64_t C, MatrixRowMajor& K) const override;
   template <class Visit>
-  void for_each_row_with_patches(const LayerSignals& s, int64_t C, const Visit& visit) const;
+  void for_each_row_with_patches(const LayerSignals& s, int64_t C, const Visit& visit) const;  // see below
 
   // Per pair of samples: HW²·(O + patch) for the structured form against the gradient row's width.
   KernelCost cost(const Shape& input) const override {
@@ -123,41 +123,45 @@ class Conv2d : public Layer {
   Conv2dLayerOptions o_;
 };
 
-// Every signal row r with its sample's patches P_n (made once per sample, kept in cache): the one walk the gradient rows
-// and their weighted sums share. visit(r, Δ_r (O, HW), P_n (patch, HW)).
+// Every signal row r with ∂f_r/∂Wᵀ = P_n Δ_rᵀ (patch, O), from its sample's patches P_n (made once per sample, kept in
+// cache): the one walk the gradient rows and their weighted sums share. visit(r, that gradient, Δ_r (O, HW)).
 template <class Visit>
 void Conv2d::for_each_row_with_patches(const LayerSignals& s, int64_t C, const Visit& visit) const {
   const int64_t samples = s.input.dim(0), rows = s.delta.dim(0);
   const Conv2dGeometry g = geometry(s.input.shape(), samples);
-  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width;
-  MatrixRowMajor columns(g.patch_size(), spatial);
+  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width, stride = conv2d_patch_stride(g);
+  std::vector<double> patches(static_cast<size_t>(g.patch_size() * stride));
+  MatrixRowMajor transposed(g.patch_size(), g.out_channels);
   for (int64_t n = 0; n < samples; ++n) {
-    im2col(columns.data(), s.input.data() + n * image, g, spatial, 0);
-    for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r)
-      visit(r, ConstMatrixMap(s.delta.data() + r * g.out_channels * spatial, g.out_channels, spatial), columns);
+    im2col(patches.data(), s.input.data() + n * image, g, stride, 0);
+    for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r) {
+      const double* delta = s.delta.data() + r * g.out_channels * spatial;
+      conv2d_weight_gradient_from_patches(transposed.data(), patches.data(), stride, delta, g);
+      visit(r, transposed, ConstMatrixMap(delta, g.out_channels, spatial));
+    }
   }
 }
 
 void Conv2d::gradient_rows(const LayerSignals& s, int64_t C, double* jacobian, int64_t stride, int64_t offset) const {
   const int64_t O = o_.out_channels, patch = o_.in_channels * o_.kernel * o_.kernel;
-  for_each_row_with_patches(s, C, [&](int64_t r, const ConstMatrixMap& delta, const MatrixRowMajor& columns) {
+  for_each_row_with_patches(s, C, [&](int64_t r, const MatrixRowMajor& transposed, const ConstMatrixMap& delta) {
     MatrixMap weight_gradient(jacobian + r * stride + offset, O, patch);
-    weight_gradient.noalias() = delta * columns.transpose();
+    weight_gradient.noalias() = transposed.transpose();
     if (o_.weight_multiplier != 1.0) weight_gradient *= o_.weight_multiplier;
     if (o_.bias) VectorMap(jacobian + r * stride + offset + O * patch, O) = delta.rowwise().sum();
   });
 }
 
-// Σ_r c_gr Δ_r P_nᵀ accumulated straight into each group's sum: every row with a coefficient adds one GEMM scaled by
+// Σ_r c_gr Δ_r P_nᵀ accumulated straight into each group's sum: every row with a coefficient adds its gradient scaled by
 // it; no gradient row is written, zeroed or read back.
 void Conv2d::gradient_sums(const LayerSignals& s, int64_t C, const MatrixRowMajor& coefficients, double* sums, int64_t sum_stride,
                            int64_t offset) const {
   const int64_t O = o_.out_channels, patch = o_.in_channels * o_.kernel * o_.kernel;
-  for_each_row_with_patches(s, C, [&](int64_t r, const ConstMatrixMap& delta, const MatrixRowMajor& columns) {
+  for_each_row_with_patches(s, C, [&](int64_t r, const MatrixRowMajor& transposed, const ConstMatrixMap& delta) {
     for (int64_t group = 0; group < coefficients.rows(); ++group) {
       const double c = coefficients(group, r);
       if (c == 0.0) continue;
-      MatrixMap(sums + group * sum_stride + offset, O, patch).noalias() += (c * o_.weight_multiplier) * (delta * columns.transpose());
+      MatrixMap(sums + group * sum_stride + offset, O, patch).noalias() += (c * o_.weight_multiplier) * transposed.transpose();
       if (o_.bias) VectorMap(sums + group * sum_stride + offset + O * patch, O) += c * delta.rowwise().sum();
     }
   });

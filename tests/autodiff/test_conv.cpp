@@ -46,3 +46,48 @@ TEST_CASE("conv2d equals the naive reference within 1e-12 on random shapes, stri
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("the register-tiled panel product equals the plain triple loop bit for bit, tile edges and strides included") {
+  Rng rng(41);
+  for (const PanelShape& shape : {PanelShape{16, 144, 1024, 144, 1032}, PanelShape{13, 7, 53, 9, 60}, PanelShape{1, 1, 1, 1, 1},
+                                  PanelShape{144, 16, 256, 16, 256}, PanelShape{27, 1024, 16, 1032, 16}, PanelShape{9, 3, 31, 3, 31}}) {
+    INFO(shape.rows << "x" << shape.depth << "x" << shape.columns);
+    const Tensor left = test::random_tensor({shape.rows, shape.left_stride}, rng);
+    const Tensor panel = test::random_tensor({shape.depth, shape.panel_stride}, rng);
+    Tensor fast({shape.rows, shape.columns}), slow({shape.rows, shape.columns});
+    panel_product(fast.data(), left.data(), panel.data(), shape);
+    panel_product_reference(slow.data(), left.data(), panel.data(), shape);
+    CHECK(test::bit_equal(fast, slow));
+    CHECK(slow.vector().cwiseAbs().maxCoeff() > 0.0);
+  }
+}
+
+}  // namespace ks
+
+namespace ks {
+
+TEST_CASE("im2col's one-copy form for stride 1 and same width equals the patch definition value for value") {
+  Rng rng(43);
+  for (const Conv2dGeometry& g : {Conv2dGeometry{1, 2, 5, 5, 1, 3, 1, 1}, Conv2dGeometry{1, 3, 7, 4, 1, 5, 1, 2}, Conv2dGeometry{1, 1, 6, 6, 1, 1, 1, 0},
+                                  Conv2dGeometry{1, 2, 3, 8, 1, 5, 1, 2}}) {
+    const int64_t Ho = g.out_height(), Wo = g.out_width(), k = g.kernel, stride = Ho * Wo + 3;
+    REQUIRE(Wo == g.width);
+    const Tensor image = test::random_tensor({g.in_channels, g.height, g.width}, rng);
+    std::vector<double> columns(static_cast<size_t>(g.patch_size() * stride), -1.0);
+    im2col(columns.data(), image.data(), g, stride, 2);
+    for (int64_t c = 0; c < g.in_channels; ++c)
+      for (int64_t ki = 0; ki < k; ++ki)
+        for (int64_t kj = 0; kj < k; ++kj)
+          for (int64_t oi = 0; oi < Ho; ++oi)
+            for (int64_t oj = 0; oj < Wo; ++oj) {
+              const int64_t i = oi - g.padding + ki, j = oj - g.padding + kj;
+              const bool inside = i >= 0 && i < g.height && j >= 0 && j < g.width;
+              const double expected = inside ? image[(c * g.height + i) * g.width + j] : 0.0;
+              CHECK(columns[static_cast<size_t>(((c * k + ki) * k + kj) * stride + 2 + oi * Wo + oj)] == expected);
+            }
+  }
+}
+
+}  // namespace ks
