@@ -74,7 +74,7 @@ def main():
     order = []
     for r in rows:
         key = (r["case"], r["task"])
-        if r["task"] not in ("gemm", "part", "optimizer", "rule-epk") and not r["task"].startswith(("epk:", "old-epk:")) and key not in order:
+        if r["task"] not in ("gemm", "part", "optimizer", "rule-epk") and not r["task"].startswith(("epk:", "old-epk:", "pieces:")) and key not in order:
             order.append(key)
     for case, task in order:
         def find(peer):
