@@ -22,6 +22,7 @@ struct TrainCommandOptions {
   std::string optimizer = "sgd", lr_schedule = "step";
   double lr_min = 0.0;
   int64_t warmup_steps = 0;
+  int64_t num_parameters = 0;  // > 0: --arch mlp|vgg sized as Long's code sizes them
   double momentum = 0.9, dampening = 0.0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
   uint64_t seed = 0;
   std::string out;

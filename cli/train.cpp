@@ -81,7 +81,10 @@ int run_train(const TrainCommandOptions& o) {
   const Task task = make_task(split, config.task);
   Shape sample_shape = task.train.inputs.shape();
   sample_shape.erase(sample_shape.begin());
-  config.model = ModelOptions{o.arch, sample_shape, task.outputs(), parse_init(o.init), o.seed};
+  const std::string spec = o.num_parameters > 0 ? long_sized_spec(o.arch, sample_shape, o.num_parameters) : o.arch;
+  if (o.num_parameters > 0 && !o.quiet)
+    std::cerr << "kernelscope train: --arch " << o.arch << " --num-parameters " << o.num_parameters << " is " << spec << " (Long's sizing)\n";
+  config.model = ModelOptions{spec, sample_shape, task.outputs(), parse_init(o.init), o.seed};
   config.training = training_options(o, task);
 
   auto model = build_model(config.model);
@@ -121,6 +124,7 @@ int run_train(const TrainCommandOptions& o) {
   config_json["data"]["train_files"] = split.train_files;
   config_json["data"]["test_files"] = split.test_files;
   config_json["data"]["class_names"] = task.train.class_names;
+  if (o.num_parameters > 0) config_json["model"]["sized_for_parameters"] = o.num_parameters;  // Long's sizing asked for
   config_json["model"]["parameters"] = nlohmann::json::array();
   const std::vector<std::string>& names = model->parameter_names();
   const std::vector<Shape>& shapes = model->parameter_shapes();
@@ -133,7 +137,7 @@ int run_train(const TrainCommandOptions& o) {
   std::ofstream(dir / "metrics.json") << nlohmann::json{{"epochs", metrics}}.dump(2) << "\n";
   writer.finish();
   const EpochMetrics& last = result.metrics.back();
-  std::printf("trained %s for %lld steps: test accuracy %.2f%% (train %.2f%%); run written to %s\n", o.arch.c_str(),
+  std::printf("trained %s for %lld steps: test accuracy %.2f%% (train %.2f%%); run written to %s\n", config.model.spec.c_str(),
               static_cast<long long>(result.steps.size()), 100 * last.test_accuracy, 100 * last.train_accuracy, (o.out_label.empty() ? o.out : o.out_label).c_str());
   std::fflush(stdout);
   return 0;
@@ -142,7 +146,9 @@ int run_train(const TrainCommandOptions& o) {
 void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
   cmd->add_option("--data", o.data, "Data source: mnist:DIR, fashion:DIR (default dir: Debian's), cifar10:DIR, folder:DIR, toy:moons|spirals")->required();
   cmd->add_option("--classes", o.classes, "Classes to use: a pair like 3,8 (first = negative), a list, or all")->capture_default_str();
-  cmd->add_option("--arch", o.arch, "Architecture: mlp:H1-H2[/tanh|/softplus], vgg:W, resnet9:W, conv:32,32,M,64,64,M (R: a residual block, Rk: one to k channels)")->capture_default_str();
+  cmd->add_option("--arch", o.arch, "Architecture: mlp:H1-H2[/tanh|/softplus], vgg:W, resnet9:W, conv:32,32,M,64,64,M (R: a residual block, Rk: one to k channels); mlp or vgg with --num-parameters")->capture_default_str();
+  cmd->add_option("--num-parameters", o.num_parameters, "With --arch mlp or vgg: the width Long's code picks for about P parameters (mlp: 4 hidden layers; vgg:W)")
+      ->check(CLI::Range(int64_t{100}, int64_t{100000000}));
   cmd->add_option("--init", o.init, "Initialisation: glorot-uniform, he-normal, ntk")->capture_default_str();
   cmd->add_option("--epochs", o.epochs, "Epochs")->check(whole_number(1))->capture_default_str();
   cmd->add_option("--batch", o.batch, "Mini-batch size (>= training size: full-batch gradient descent)")->check(whole_number(1))->capture_default_str();

@@ -55,6 +55,41 @@ std::vector<std::string> split(const std::string& text, char separator) {
 
 }  // namespace
 
+namespace {
+
+// Long's counts, as his code makes them (approximate on purpose: they pick the widths his paper reports).
+double long_mlp_count(double inputs, double width) { return inputs * width + 3.0 * (width + 1.0) * width + width + 1.0; }
+double long_vgg_count(const Shape& sample, double width) {
+  double channels = static_cast<double>(sample[0]), field = static_cast<double>(sample[1]), count = 0.0;
+  for (int block = 0; block < 2; ++block) {
+    const double next = block == 0 ? width : 2.0 * channels;
+    count += channels * next * 10.0 + next * next * 10.0;  // two 3x3 convolutions, (1 + 3·3) per in·out pair
+    channels = next;
+    field /= 2.0;
+  }
+  return count + field * field * channels + 1.0;
+}
+
+}  // namespace
+
+std::string long_sized_spec(const std::string& family, const Shape& sample_shape, int64_t parameters) {
+  if (parameters < 100 || parameters > 100000000)
+    throw std::invalid_argument("--num-parameters " + std::to_string(parameters) + " is outside 100..10^8");
+  if (family != "mlp" && family != "vgg")
+    throw std::invalid_argument("--num-parameters sizes --arch mlp or --arch vgg (Long's architectures), not '" + family + "'");
+  if (family == "vgg" && (sample_shape.size() != 3 || sample_shape[1] != sample_shape[2]))
+    throw std::invalid_argument("--arch vgg --num-parameters needs square images (C, H, W), got " + shape_string(sample_shape));
+  const double inputs = static_cast<double>(shape_numel(sample_shape)), target = static_cast<double>(parameters);
+  int64_t width = 4;
+  if (family == "mlp") {
+    do ++width; while (long_mlp_count(inputs, static_cast<double>(width)) < target);
+    const std::string w = std::to_string(width);
+    return "mlp:" + w + "-" + w + "-" + w + "-" + w;
+  }
+  while (long_vgg_count(sample_shape, static_cast<double>(width)) < target) ++width;
+  return "vgg:" + std::to_string(width);
+}
+
 std::unique_ptr<Sequential> build_model(const ModelOptions& options) {
   const std::string& spec = options.spec;
   const size_t colon = spec.find(':');

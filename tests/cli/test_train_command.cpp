@@ -111,4 +111,22 @@ TEST_CASE("train --optimizer records the rule in config.json, bad hyper-paramete
   fs::remove_all(dir);
 }
 
+TEST_CASE("train --arch mlp --num-parameters records the sized spec and the request") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("kernelscope-sized-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  test::CommandResult result = test::run_cli("train --quiet --data toy:moons --arch mlp --num-parameters 1000 --epochs 1 --out " + (dir / "run").string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  nlohmann::json config;
+  std::ifstream(dir / "run" / "config.json") >> config;
+  CHECK(config["model"]["spec"] == long_sized_spec("mlp", {2}, 1000));
+  CHECK(config["model"]["sized_for_parameters"] == 1000);
+  CHECK(result.output.find("trained " + long_sized_spec("mlp", {2}, 1000)) != std::string::npos);
+  result = test::run_cli("train --quiet --data toy:moons --arch conv --num-parameters 1000 --out " + (dir / "bad").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("not 'conv'") != std::string::npos);
+  CHECK(!fs::exists(dir / "bad"));
+  fs::remove_all(dir);
+}
+
 }  // namespace ks

@@ -109,3 +109,20 @@ TEST_CASE("a layer may read only earlier layers, each once") {
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("--num-parameters picks the widths Long's code picks: MLP 94 / 32 and VGG 38 / 37 for 10^5 on MNIST / CIFAR") {
+  CHECK(long_sized_spec("mlp", {1, 28, 28}, 100000) == "mlp:94-94-94-94");
+  CHECK(long_sized_spec("mlp", {3, 32, 32}, 100000) == "mlp:32-32-32-32");
+  CHECK(long_sized_spec("vgg", {1, 28, 28}, 100000) == "vgg:38");
+  CHECK(long_sized_spec("vgg", {3, 32, 32}, 100000) == "vgg:37");
+  // His counts are approximate; the nets built are what PyTorch would count.
+  CHECK(build_model({"vgg:38", {1, 28, 28}, 1})->parameter_count() == 95267);
+  CHECK(build_model({"mlp:94-94-94-94", {1, 28, 28}, 1})->parameter_count() == 100675);
+  CHECK_THROWS_WITH_AS(long_sized_spec("conv", {1, 28, 28}, 100000), doctest::Contains("'conv'"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(long_sized_spec("vgg", {10}, 100000), doctest::Contains("square images"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(long_sized_spec("mlp", {10}, 5), doctest::Contains("outside"), std::invalid_argument);
+}
+
+}  // namespace ks
