@@ -23,6 +23,8 @@ struct TrainCommandOptions {
   double lr_min = 0.0;
   int64_t warmup_steps = 0;
   int64_t num_parameters = 0;  // > 0: --arch mlp|vgg sized as Long's code sizes them
+  double loss_target = 0.0;    // > 0: train in Long's chunks until the training loss reaches it
+  int64_t max_epochs = 1000;
   double momentum = 0.9, dampening = 0.0, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
   uint64_t seed = 0;
   std::string out;

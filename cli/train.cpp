@@ -46,6 +46,8 @@ static TrainOptions training_options(const TrainCommandOptions& o, const Task& t
   t.lr_cosine = o.lr_schedule == "cosine";
   t.lr_min = o.lr_min;
   t.warmup_steps = o.warmup_steps;
+  t.loss_target = o.loss_target;
+  t.max_epochs = o.max_epochs;
   t.weight_decay = o.weight_decay;
   t.loss = o.loss.empty() ? default_loss(task.outputs()) : parse_loss(o.loss);
   t.seed = o.seed;
@@ -159,6 +161,11 @@ void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
       ->capture_default_str();
   cmd->add_option("--lr-min", o.lr_min, "cosine: the final learning rate")->check(finite_number(true))->capture_default_str();
   cmd->add_option("--warmup-steps", o.warmup_steps, "Linear warm-up: step s < K runs at (s + 1)/K of the scheduled rate")->check(whole_number(0))->capture_default_str();
+  cmd->add_option("--loss-target", o.loss_target,
+                  "Train as Long's code does: 10 epochs, then chunks of 20, 40, ... until the training loss is at most this (replaces --epochs)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-epochs", o.max_epochs, "With --loss-target: stop after this many epochs even if the target is not reached")
+      ->check(whole_number(1))->capture_default_str();
   cmd->add_option("--weight-decay", o.weight_decay, "Weight decay λ: added to the gradient (sgd, momentum, nesterov, adam), decoupled θ·(1 − ηλ) (adamw)")
       ->check(finite_number(true))
       ->capture_default_str();

@@ -52,6 +52,8 @@ json to_json(const RunConfig& c) {
         {"lr_cosine", c.training.lr_cosine},
         {"lr_min", c.training.lr_min},
         {"warmup_steps", c.training.warmup_steps},
+        {"loss_target", c.training.loss_target},
+        {"max_epochs", c.training.max_epochs},
         {"optimizer",
          {{"kind", optimizer_name(c.training.optimizer.kind)},
           {"momentum", c.training.optimizer.momentum},
@@ -94,6 +96,8 @@ RunConfig run_config_from_json(const json& j) {
   c.training.lr_cosine = training.value("lr_cosine", false);  // absent in runs written before schedules other than step
   c.training.lr_min = training.value("lr_min", 0.0);
   c.training.warmup_steps = training.value("warmup_steps", int64_t{0});
+  c.training.loss_target = training.value("loss_target", 0.0);  // absent in runs written before loss targets
+  c.training.max_epochs = training.value("max_epochs", int64_t{1000});
   if (training.contains("optimizer")) {  // runs written before optimizers were recorded trained with plain SGD
     const json& o = training.at("optimizer");
     OptimizerOptions& optimizer = c.training.optimizer;

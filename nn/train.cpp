@@ -171,10 +171,20 @@ double scheduled_learning_rate(const TrainOptions& o, int64_t step, int64_t epoc
   return rate;
 }
 
+bool loss_target_chunk_end(int64_t epochs_done) {
+  int64_t chunk = 10, total = 10;
+  while (total < epochs_done) chunk *= 2, total += chunk;
+  return total == epochs_done;
+}
+
 TrainResult train(const Sequential& model, const Parameters& theta0, const Dataset& train_set, const Dataset& test_set, const TrainOptions& options,
                   const TrainCallbacks& callbacks) {
-  if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0.0))
+  const bool to_target = options.loss_target > 0.0;
+  const int64_t epoch_limit = to_target ? options.max_epochs : options.epochs;
+  if (epoch_limit < 1 || options.batch_size < 1 || !(options.learning_rate > 0.0))
     throw std::invalid_argument("train: epochs, batch size and learning rate must be positive");
+  if (to_target && options.lr_cosine)
+    throw std::invalid_argument("train: a cosine schedule needs the number of steps, which a loss target leaves open: use the step schedule");
   check_optimizer(options.optimizer);
   if (options.warmup_steps < 0) throw std::invalid_argument("train: warmup_steps = " + std::to_string(options.warmup_steps) + " is negative");
   if (options.lr_cosine && !(options.lr_min >= 0.0 && options.lr_min <= options.learning_rate))
@@ -183,13 +193,13 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
   if (N == 0) throw std::invalid_argument("train: the training set is empty");
   const int64_t batch_size = std::min(options.batch_size, N);
   const int64_t steps_per_epoch = (N + batch_size - 1) / batch_size;
-  const int64_t total_steps = steps_per_epoch * options.epochs;
+  const int64_t total_steps = steps_per_epoch * epoch_limit;  // with a loss target: at most
   Rng shuffler(options.seed ^ 0x5EEDF00DULL);
   TrainResult result;
   Parameters& theta = result.final_parameters;
   theta = theta0;
   int64_t step = 0;
-  for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+  for (int64_t epoch = 0; epoch < epoch_limit; ++epoch) {
     // Full-batch gradient descent keeps the natural order; mini-batches are reshuffled every epoch.
     const std::vector<int64_t> order = batch_size == N ? shuffler.permutation(0) : shuffler.permutation(N);
     for (int64_t first = 0; first < N; first += batch_size, ++step) {
@@ -217,6 +227,7 @@ TrainResult train(const Sequential& model, const Parameters& theta0, const Datas
     }
     if (callbacks.on_epoch) callbacks.on_epoch(metrics);
     result.metrics.push_back(metrics);
+    if (to_target && loss_target_chunk_end(epoch + 1) && metrics.train_loss <= options.loss_target) break;
   }
   return result;
 }

@@ -33,7 +33,13 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;     // 0 = no intermediate checkpoints
   bool augment = false;             // random rotations within ±15° and 1-pixel shifts, drawn per step from the seed
   OptimizerOptions optimizer;       // plain SGD unless chosen
+  // Training to a loss target, as Long's run_ak_experiment.py: 10 epochs, then chunks of 20, 40, … until the training
+  // loss after a chunk is at most loss_target, or max_epochs are done (epochs is then unused). 0: off.
+  double loss_target = 0.0;
+  int64_t max_epochs = 1000;
 };
+// Whether `epochs_done` ends one of Long's chunks (10, 30, 70, 150, …): where a loss target is checked.
+bool loss_target_chunk_end(int64_t epochs_done);
 
 struct StepRecord {
   double learning_rate = 0.0;

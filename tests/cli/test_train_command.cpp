@@ -111,16 +111,24 @@ TEST_CASE("train --optimizer records the rule in config.json, bad hyper-paramete
   fs::remove_all(dir);
 }
 
-TEST_CASE("train --arch mlp --num-parameters records the sized spec and the request") {
+TEST_CASE("train --arch mlp --num-parameters --loss-target records the sized spec, the target and the request") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("kernelscope-sized-" + std::to_string(getpid()));
   fs::remove_all(dir);
-  test::CommandResult result = test::run_cli("train --quiet --data toy:moons --arch mlp --num-parameters 1000 --epochs 1 --out " + (dir / "run").string());
+  test::CommandResult result = test::run_cli("train --quiet --data toy:moons --arch mlp --num-parameters 1000 --loss-target 0.2 --max-epochs 12 --out " +
+                                              (dir / "run").string());
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   nlohmann::json config;
   std::ifstream(dir / "run" / "config.json") >> config;
   CHECK(config["model"]["spec"] == long_sized_spec("mlp", {2}, 1000));
   CHECK(config["model"]["sized_for_parameters"] == 1000);
+  CHECK(config["training"]["loss_target"] == 0.2);
+  CHECK(config["training"]["max_epochs"] == 12);
+  const Run loaded = load_run(dir / "run");  // 10 epochs, then the loss; at most 12 in all
+  CHECK((loaded.config.training.loss_target == 0.2 && loaded.config.training.max_epochs == 12));
+  nlohmann::json metrics;
+  std::ifstream(dir / "run" / "metrics.json") >> metrics;
+  CHECK((metrics["epochs"].size() == 10 || metrics["epochs"].size() == 12));
   CHECK(result.output.find("trained " + long_sized_spec("mlp", {2}, 1000)) != std::string::npos);
   result = test::run_cli("train --quiet --data toy:moons --arch conv --num-parameters 1000 --out " + (dir / "bad").string());
   CHECK(result.exit_code != 0);

@@ -128,3 +128,35 @@ TEST_CASE("augmented training replays bit-exactly, and the exact path kernel see
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("training to a loss target runs Long's chunks (10, 20, 40 epochs) and stops at the first chunk that reaches it") {
+  CHECK(loss_target_chunk_end(10));
+  CHECK(loss_target_chunk_end(30));
+  CHECK(loss_target_chunk_end(70));
+  CHECK_FALSE(loss_target_chunk_end(20));
+  CHECK_FALSE(loss_target_chunk_end(9));
+  const Dataset data = make_toy_dataset({"moons", 40, 0.1, 4});
+  const test::Network network = test::network({"mlp:8", {2}, 1, InitKind::glorot_uniform, 2});
+  TrainOptions options;
+  options.batch_size = 40;
+  options.learning_rate = 0.5;
+  options.max_epochs = 70;
+  // A target the first chunk cannot reach but the second can: training stops after 30 epochs.
+  options.epochs = 10;
+  const double after_ten = train(*network.model, network.theta, data, data, options).metrics.back().train_loss;
+  options.epochs = 30;
+  const double after_thirty = train(*network.model, network.theta, data, data, options).metrics.back().train_loss;
+  REQUIRE(after_thirty < after_ten);
+  options.loss_target = 0.5 * (after_ten + after_thirty);
+  const TrainResult reached = train(*network.model, network.theta, data, data, options);
+  CHECK(reached.metrics.size() == 30);
+  // Out of reach: max_epochs ends it.
+  options.loss_target = 1e-12;
+  CHECK(train(*network.model, network.theta, data, data, options).metrics.size() == 70);
+  options.lr_cosine = true;
+  CHECK_THROWS_WITH_AS(train(*network.model, network.theta, data, data, options), doctest::Contains("loss target"), std::invalid_argument);
+}
+
+}  // namespace ks
