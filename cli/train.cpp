@@ -63,6 +63,20 @@ static TrainOptions training_options(const TrainCommandOptions& o, const Task& t
   return t;
 }
 
+// config.json: the run's configuration plus what was read (files, class names) and the parameter layout.
+nlohmann::json recorded_config(const RunConfig& config, const DataSplit& split, const Task& task, const Sequential& model, int64_t num_parameters) {
+  nlohmann::json json = to_json(config);
+  json["data"]["train_files"] = split.train_files;
+  json["data"]["test_files"] = split.test_files;
+  json["data"]["class_names"] = task.train.class_names;
+  if (num_parameters > 0) json["model"]["sized_for_parameters"] = num_parameters;  // Long's sizing asked for
+  json["model"]["parameters"] = nlohmann::json::array();
+  const std::vector<std::string>& names = model.parameter_names();
+  const std::vector<Shape>& shapes = model.parameter_shapes();
+  for (size_t k = 0; k < names.size(); ++k) json["model"]["parameters"].push_back({{"name", names[k]}, {"shape", shapes[k]}});
+  return json;
+}
+
 int run_train(const TrainCommandOptions& o) {
   RunConfig config;
   config.source.source = absolute_source(o.data);
@@ -122,16 +136,7 @@ int run_train(const TrainCommandOptions& o) {
   write_trajectory(dir, result.steps);
   write_npy(dir / "train_indices.npy", task.train.source_indices);
   write_npy(dir / "test_indices.npy", task.test.source_indices);
-  nlohmann::json config_json = to_json(config);
-  config_json["data"]["train_files"] = split.train_files;
-  config_json["data"]["test_files"] = split.test_files;
-  config_json["data"]["class_names"] = task.train.class_names;
-  if (o.num_parameters > 0) config_json["model"]["sized_for_parameters"] = o.num_parameters;  // Long's sizing asked for
-  config_json["model"]["parameters"] = nlohmann::json::array();
-  const std::vector<std::string>& names = model->parameter_names();
-  const std::vector<Shape>& shapes = model->parameter_shapes();
-  for (size_t k = 0; k < names.size(); ++k) config_json["model"]["parameters"].push_back({{"name", names[k]}, {"shape", shapes[k]}});
-  std::ofstream(dir / "config.json") << config_json.dump(2) << "\n";
+  std::ofstream(dir / "config.json") << recorded_config(config, split, task, *model, o.num_parameters).dump(2) << "\n";
   nlohmann::json metrics = nlohmann::json::array();
   for (const EpochMetrics& m : result.metrics)
     metrics.push_back({{"epoch", m.epoch}, {"train_loss", m.train_loss}, {"train_accuracy", m.train_accuracy},

@@ -90,21 +90,29 @@ std::string long_sized_spec(const std::string& family, const Shape& sample_shape
   return "vgg:" + std::to_string(width);
 }
 
+namespace {
+
+// The spec's "/tanh" or "/softplus" suffix (ReLU without one), removed from body.
+ActivationKind take_activation(const std::string& spec, std::string& body) {
+  const size_t slash = body.find('/');
+  if (slash == std::string::npos) return ActivationKind::relu;
+  const std::string name = body.substr(slash + 1);
+  body = body.substr(0, slash);
+  if (name == "relu") return ActivationKind::relu;
+  if (name == "tanh") return ActivationKind::tanh;
+  if (name == "softplus") return ActivationKind::softplus;
+  bad_spec(spec, "unknown activation '" + name + "' (relu, tanh or softplus)");
+}
+
+}  // namespace
+
 std::unique_ptr<Sequential> build_model(const ModelOptions& options) {
   const std::string& spec = options.spec;
   const size_t colon = spec.find(':');
   if (colon == std::string::npos) bad_spec(spec, "missing ':'");
   const std::string family = spec.substr(0, colon);
   std::string body = spec.substr(colon + 1);
-  ActivationKind activation = ActivationKind::relu;
-  if (const size_t slash = body.find('/'); slash != std::string::npos) {
-    const std::string name = body.substr(slash + 1);
-    if (name == "relu") activation = ActivationKind::relu;
-    else if (name == "tanh") activation = ActivationKind::tanh;
-    else if (name == "softplus") activation = ActivationKind::softplus;
-    else bad_spec(spec, "unknown activation '" + name + "' (relu, tanh or softplus)");
-    body = body.substr(0, slash);
-  }
+  const ActivationKind activation = take_activation(spec, body);
   if (options.outputs < 1) bad_spec(spec, "needs at least one output");
   if (body.empty() && family != "mlp") bad_spec(spec, "names no layers");
   const char separator = family == "mlp" ? '-' : ',';
