@@ -101,6 +101,19 @@ void ChebyshevInterpolator::coefficients(const double* values, int64_t stride, d
   }
 }
 
+void ChebyshevInterpolator::coefficients_of_columns(const double* values, int64_t columns, double* coefficients) const {
+  const int64_t size = degree_ + 1;
+  for (int64_t k = 0; k < size; ++k) {
+    double* out = coefficients + k * columns;
+    std::fill_n(out, columns, 0.0);
+    for (int64_t j = 0; j < size; ++j) {
+      const double weight = inverse_[static_cast<size_t>(k * size + j)];
+      const double* row = values + j * columns;
+      for (int64_t u = 0; u < columns; ++u) out[u] += weight * row[u];
+    }
+  }
+}
+
 double evaluate_polynomial(const double* coefficients, int64_t degree, double u) {
   double value = coefficients[degree];
   for (int64_t k = degree - 1; k >= 0; --k) value = value * u + coefficients[k];

@@ -29,6 +29,9 @@ class ChebyshevInterpolator {
   int64_t degree() const { return degree_; }
   // values: d + 1 values spaced by stride; coefficients: d + 1 outputs.
   void coefficients(const double* values, int64_t stride, double* coefficients) const;
+  // Every column's coefficients at once: values (d + 1, columns) → coefficients (d + 1, columns), the same sums in
+  // the same order as coefficients() per column, run along the columns so they vectorise.
+  void coefficients_of_columns(const double* values, int64_t columns, double* coefficients) const;
 
  private:
   int64_t degree_;

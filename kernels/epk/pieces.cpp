@@ -16,12 +16,28 @@ namespace ks {
 
 namespace {
 
-// Roots in (-1, 1) of unit polynomials given by values at Chebyshev points, mapped to t in (a, b).
+// Every unit's monomial coefficients from its values at the Chebyshev points, (d + 1, units), in the thread's scratch:
+// computed along the units at once (the per-unit form reads d + 1 values a layer apart: cache misses, no vectors).
+const double* unit_coefficients(const double* values, int64_t units, const ChebyshevInterpolator& interpolator) {
+  thread_local std::vector<double> coefficients;
+  coefficients.resize(static_cast<size_t>((interpolator.degree() + 1) * units));
+  interpolator.coefficients_of_columns(values, units, coefficients.data());
+  return coefficients.data();
+}
+
+// Roots in (-1, 1) of unit polynomials given by values at Chebyshev points, mapped to t in (a, b). A unit whose
+// constant term outweighs the others' magnitudes (|p(u) − c_0| ≤ Σ|c_k| on [-1, 1]) has none: most leave at that test.
 void relu_roots(const double* values, int64_t units, const ChebyshevInterpolator& interpolator, double a, double b, std::vector<double>& roots) {
   const int64_t degree = interpolator.degree();
+  const double* all = unit_coefficients(values, units, interpolator);
+  thread_local std::vector<double> tail;  // Σ_{k ≥ 1} |c_k| per unit, summed along the units
+  tail.assign(static_cast<size_t>(units), 0.0);
+  for (int64_t k = 1; k <= degree; ++k)
+    for (int64_t u = 0; u < units; ++u) tail[static_cast<size_t>(u)] += std::abs(all[k * units + u]);
   std::vector<double> coefficients(static_cast<size_t>(degree + 1));
   for (int64_t u = 0; u < units; ++u) {
-    interpolator.coefficients(values + u, units, coefficients.data());
+    if (std::abs(all[u]) > tail[static_cast<size_t>(u)]) continue;
+    for (int64_t k = 0; k <= degree; ++k) coefficients[static_cast<size_t>(k)] = all[k * units + u];
     for (double root : sign_changes(coefficients.data(), degree)) roots.push_back(a + 0.5 * (root + 1.0) * (b - a));
   }
 }
@@ -32,25 +48,31 @@ void pool_roots(const double* values, int64_t size, const Shape& shape, const No
   const int64_t channels = shape[1], height = shape[2], width = shape[3];
   const int64_t out_height = (height - pool.kernel) / pool.stride + 1, out_width = (width - pool.kernel) / pool.stride + 1;
   const int64_t degree = interpolator.degree(), terms = degree + 1, window = pool.kernel * pool.kernel;
+  const double* all = unit_coefficients(values, size, interpolator);
   std::vector<double> coefficients(static_cast<size_t>(window * terms)), difference(static_cast<size_t>(terms));
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t oy = 0; oy < out_height; ++oy)
       for (int64_t ox = 0; ox < out_width; ++ox) {
-        double scale = 0.0;
         for (int64_t ky = 0; ky < pool.kernel; ++ky)
           for (int64_t kx = 0; kx < pool.kernel; ++kx) {
             const int64_t position = (c * height + oy * pool.stride + ky) * width + ox * pool.stride + kx;
             double* target = coefficients.data() + (ky * pool.kernel + kx) * terms;
-            interpolator.coefficients(values + position, size, target);
-            for (int64_t k = 0; k < terms; ++k) scale = std::max(scale, std::abs(target[k]));
+            for (int64_t k = 0; k < terms; ++k) target[k] = all[k * size + position];
           }
         for (int64_t p = 0; p < window; ++p)
           for (int64_t q = p + 1; q < window; ++q) {
-            for (int64_t k = 0; k < terms; ++k) difference[static_cast<size_t>(k)] = coefficients[static_cast<size_t>(p * terms + k)] - coefficients[static_cast<size_t>(q * terms + k)];
+            double tail = 0.0;
+            for (int64_t k = 0; k < terms; ++k) {
+              difference[static_cast<size_t>(k)] = coefficients[static_cast<size_t>(p * terms + k)] - coefficients[static_cast<size_t>(q * terms + k)];
+              if (k > 0) tail += std::abs(difference[static_cast<size_t>(k)]);
+            }
+            if (std::abs(difference[0]) > tail) continue;  // no crossing: sign_changes' first test, without the call
             for (double root : sign_changes(difference.data(), degree)) {
               double best = -std::numeric_limits<double>::infinity();
               for (int64_t k = 0; k < window; ++k) best = std::max(best, evaluate_polynomial(coefficients.data() + k * terms, degree, root));
               const double crossing = evaluate_polynomial(coefficients.data() + p * terms, degree, root);
+              double scale = 0.0;  // the window's largest coefficient: only here, as crossings are rare
+              for (double value : coefficients) scale = std::max(scale, std::abs(value));
               // Crossings below the envelope do not change the winner; a loose test only adds harmless pieces.
               if (crossing >= best - 1e-10 * scale) roots.push_back(a + 0.5 * (root + 1.0) * (b - a));
             }

@@ -52,7 +52,8 @@ namespace ks {
 TEST_CASE("the register-tiled panel product equals the plain triple loop bit for bit, tile edges and strides included") {
   Rng rng(41);
   for (const PanelShape& shape : {PanelShape{16, 144, 1024, 144, 1032}, PanelShape{13, 7, 53, 9, 60}, PanelShape{1, 1, 1, 1, 1},
-                                  PanelShape{144, 16, 256, 16, 256}, PanelShape{27, 1024, 16, 1032, 16}, PanelShape{9, 3, 31, 3, 31}}) {
+                                  PanelShape{144, 16, 256, 16, 256}, PanelShape{27, 1024, 16, 1032, 16}, PanelShape{9, 3, 31, 3, 31},
+                                  PanelShape{11, 5, 40, 6, 41}}) {
     INFO(shape.rows << "x" << shape.depth << "x" << shape.columns);
     const Tensor left = test::random_tensor({shape.rows, shape.left_stride}, rng);
     const Tensor panel = test::random_tensor({shape.depth, shape.panel_stride}, rng);
