@@ -148,11 +148,17 @@ double stable_sigmoid(double x) {
 
 double stable_softplus(double x) { return std::max(x, 0.0) + math::log1p(math::exp(-std::abs(x))); }
 
+// Elementwise loops this long run on every thread (the piece finder calls them on many rows from one thread); each
+// element is computed alone, so the bits do not depend on the split.
+constexpr int64_t kParallelElements = 1 << 16;
+
 void relu_forward(double* out, const double* inp, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
   for (int64_t i = 0; i < n; ++i) out[i] = inp[i] > 0.0 ? inp[i] : 0.0;
 }
 
 void relu_backward(double* dinp, const double* dout, const double* inp, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
   for (int64_t i = 0; i < n; ++i)
     if (inp[i] > 0.0) dinp[i] += dout[i];
 }
@@ -468,6 +474,7 @@ void conv2d_backward_reference(double* dinp, double* dweight, double* dbias, con
 
 void maxpool2d_forward(double* out, int64_t* argmax, const double* inp, const Pool2dGeometry& g) {
   const int64_t Ho = g.out_height(), Wo = g.out_width();
+#pragma omp parallel for schedule(static) if (g.batch * g.channels * Ho * Wo >= kParallelElements)
   for (int64_t plane = 0; plane < g.batch * g.channels; ++plane)
     for (int64_t oi = 0; oi < Ho; ++oi)
       for (int64_t oj = 0; oj < Wo; ++oj) {

@@ -67,11 +67,29 @@ bool cached_first_layer(const Segment* segment, int64_t first_parameter, const L
   return true;
 }
 
+// Rows [outputs_row, outputs_row + N) of the output the segment gives for layer l, when it gives one.
+bool given_output(const Segment* segment, size_t l, const Layer& layer, const Tensor& input, Tensor& output) {
+  if (!segment || l >= segment->outputs.size() || !segment->outputs[l]) return false;
+  Tensor& all = *segment->outputs[l];
+  const Shape shape = layer.output_shape(input.shape());
+  const int64_t N = input.dim(0), size = N ? shape_numel(shape) / N : 0;
+  if (with_batch(all.shape(), N) != shape || segment->outputs_row + N > all.dim(0))
+    throw ShapeError("trace_segment: the given outputs of layer " + std::to_string(l) + " do not match its rows");
+  if (segment->outputs_row == 0 && all.dim(0) == N) {
+    output = std::move(all);
+    return true;
+  }
+  output = Tensor::uninitialised(shape);  // copied in whole
+  std::copy_n(all.data() + segment->outputs_row * size, N * size, output.data());
+  return true;
+}
+
 // Layer l on its input: at θ, or row n at the segment's t_n (from the first-layer cache where the segment has one).
 Tensor apply_layer(const Pass& pass, size_t l, const Tensor& input, ForwardState* keep) {
   const Layer& layer = *pass.model.layers()[l];
   const bool parameterised = layer.parameterised();
   Tensor output;
+  if (parameterised && given_output(pass.segment, l, layer, input, output)) return output;
   if (parameterised && cached_first_layer(pass.segment, pass.model.first_parameter(l), layer, input, output)) return output;
   if (pass.segment && parameterised) return layer.apply_segment(input, layer_segment(pass, l), keep);
   return layer.apply(input, pass.model.weights(pass.base, l), keep);

@@ -34,6 +34,11 @@ struct Segment {
   std::vector<int64_t> samples;
   const Tensor* first_base = nullptr;
   const Tensor* first_direction = nullptr;
+  // Optional, for rows whose parameterised layers' outputs are already known (the piece finder's polynomials): by
+  // layer index, (rows, ...) tensors or null; row n of this segment is row outputs_row + n of each. A layer given here is
+  // not applied; a tensor holding exactly the segment's rows is moved into the trace, not copied (so used once).
+  std::vector<Tensor*> outputs;
+  int64_t outputs_row = 0;
 };
 // The first parameterised layer's outputs on distinct inputs under segment.base and under segment.direction (empty
 // tensors, so no cache, when the layer after it reads a sum).

@@ -24,9 +24,6 @@ TrainingRecord TrainingRecord::from(const Run& run) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point from) { return std::chrono::duration<double>(Clock::now() - from).count(); }
-
 // What the replay carries from step to step.
 struct Replay {
   const Sequential& model;
@@ -197,24 +194,9 @@ void domingos_step(Replay& r, const Step& step) {
 
 // exact: Gauss–Legendre on every piece between breakpoints; gauss-legendre:N: one piece, N nodes.
 void integrate_pieces(Replay& r, const Step& step, StepIntegral& integral) {
-  QuadratureReport& report = r.result.quadrature;
-  std::vector<std::vector<double>> bounds(static_cast<size_t>(r.M), std::vector<double>{0.0, 1.0});
-  if (r.quadrature == PathQuadrature::exact) {
-    const auto started = Clock::now();
-    bounds = find_pieces(r.model, r.network, r.test_inputs, step.segment);
-    report.piece_seconds += seconds_since(started);
-  }
-  for (const std::vector<double>& edges : bounds) {
-    const int64_t pieces = static_cast<int64_t>(edges.size()) - 1;
-    report.pieces += pieces;
-    report.breakpoints += pieces - 1;
-    report.max_pieces = std::max(report.max_pieces, pieces);
-  }
-  const std::vector<QuadratureRow> rows = piecewise_rows(bounds, report.nodes_per_piece);
-  report.nodes += static_cast<int64_t>(rows.size());
   const RowRequest request{r.decay ? &step.base : nullptr, &step.direction, true};
-  const RowValues values = evaluate_rows(r.model, r.test_inputs, step.batch, rows, request);
-  add_rows(integral, rows, values, r.C);
+  const PieceQuadrature quadrature{r.quadrature == PathQuadrature::exact ? &r.network : nullptr, r.result.quadrature.nodes_per_piece};
+  integrate_on_pieces(r.model, r.test_inputs, step.batch, request, quadrature, integral, r.result.quadrature);
   contract_sums(integral, step.batch, request);
 }
 

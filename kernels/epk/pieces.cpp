@@ -137,6 +137,7 @@ struct KeptOutput {
   int64_t degree = 0;
 };
 using KeptOutputs = std::map<int64_t, std::shared_ptr<const KeptOutput>>;
+Tensor kept_output_at(const KeptOutputs& kept, int64_t layer, const std::vector<double>& t);
 
 // One input's walk through the layers: `values` holds layer l's input at the Chebyshev points of degree `degree` of every
 // piece, (pieces·(degree+1), ...). Nonlinear layers split pieces where a unit's sign or a window's winner changes (the
@@ -148,6 +149,10 @@ struct Sweep {
   const Segment& segment;
   int64_t sample;
   std::vector<double>& bounds;  // the input's breakpoints, appended in order
+  const PieceLeafVisitor* visit = nullptr;  // handed each run of final pieces, with the parameterised layers' outputs
+
+  // Whether layer l's output is kept for later: a later layer reads it, or the visitor will ask for it.
+  bool keeps(size_t l) const { return model.read_later(static_cast<int64_t>(l)) || (visit && model.layers()[l]->parameterised()); }
 
   void walk(size_t l, std::vector<Piece> pieces, Tensor values, int64_t degree, KeptOutputs kept) {
     const auto& layers = model.layers();
@@ -169,16 +174,25 @@ struct Sweep {
           Tensor next = advance(l, chunk, part, degree);
           const int64_t raised = degree + (layer.parameterised() ? 1 : 0);
           KeptOutputs chunk_kept = kept;
-          if (model.read_later(static_cast<int64_t>(l))) keep(static_cast<int64_t>(l), chunk, next, raised, chunk_kept);
+          if (keeps(l)) keep(static_cast<int64_t>(l), chunk, next, raised, chunk_kept);
           walk(l + 1, chunk, std::move(next), raised, std::move(chunk_kept));
         }
         return;
       }
       values = advance(l, pieces, values, degree);
       if (layer.parameterised()) ++degree;
-      if (model.read_later(static_cast<int64_t>(l))) keep(static_cast<int64_t>(l), pieces, values, degree, kept);
+      if (keeps(l)) keep(static_cast<int64_t>(l), pieces, values, degree, kept);
     }
     for (const Piece& piece : pieces) bounds.push_back(piece.b);
+    if (visit) hand_over(pieces, kept);
+  }
+
+  void hand_over(const std::vector<Piece>& pieces, const KeptOutputs& kept) const {
+    PieceLeaf leaf;
+    leaf.sample = sample;
+    for (const Piece& piece : pieces) leaf.pieces.push_back({piece.a, piece.b});
+    leaf.outputs_at = [kept](int64_t layer, const std::vector<double>& t) { return kept_output_at(kept, layer, t); };
+    (*visit)(leaf);
   }
 
   static void keep(int64_t layer, const std::vector<Piece>& pieces, const Tensor& values, int64_t degree, KeptOutputs& kept) {
@@ -194,6 +208,7 @@ struct Sweep {
     const int64_t points = degree + 1, size = values.numel() / values.dim(0);
     const std::vector<double> raised = chebyshev_points(degree + 1);
     Tensor input = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(pieces.size()) * (points + 1)));  // resample writes all
+#pragma omp parallel for schedule(static)
     for (size_t p = 0; p < pieces.size(); ++p)
       resample(values.data() + static_cast<int64_t>(p) * points * size, size, degree, raised, input.data() + static_cast<int64_t>(p) * (points + 1) * size);
     return segment_layer_output(model, static_cast<int64_t>(l), input, with_rows(pieces, degree + 1));
@@ -214,6 +229,23 @@ struct Sweep {
 
   void split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t degree) const;
 };
+
+// Layer `layer`'s kept output at the points t, each interpolated on the kept piece that holds it.
+Tensor kept_output_at(const KeptOutputs& kept, int64_t layer, const std::vector<double>& t) {
+  const auto found = kept.find(layer);
+  if (found == kept.end()) throw std::logic_error("find_pieces: layer " + std::to_string(layer) + "'s output was not kept");
+  const KeptOutput& output = *found->second;
+  const int64_t size = output.values.numel() / output.values.dim(0), points = output.degree + 1;
+  Tensor out = Tensor::uninitialised(with_batch(output.values.shape(), static_cast<int64_t>(t.size())));  // every row resampled
+  for (size_t j = 0; j < t.size(); ++j) {
+    auto holder = std::upper_bound(output.pieces.begin(), output.pieces.end(), t[j], [](double x, const Piece& piece) { return x < piece.b; });
+    if (holder == output.pieces.end()) --holder;
+    const std::vector<double> u{2.0 * (t[j] - holder->a) / (holder->b - holder->a) - 1.0};
+    const int64_t q = holder - output.pieces.begin();
+    resample(output.values.data() + q * points * size, size, output.degree, u, out.data() + static_cast<int64_t>(j) * size);
+  }
+  return out;
+}
 
 // Layer l's input as the sum of its sources' outputs, each resampled from the piece containing every current piece onto
 // that piece's Chebyshev points of the highest source degree (exact: each is a polynomial of at most that degree there).
@@ -307,12 +339,13 @@ void Sweep::split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t 
 
 // Sorted piece bounds [0, ..., 1] of every input's activation pattern along base + t·direction, in one sweep through the
 // layers per input (see Sweep). Inputs run in parallel when there are several; one input's layer calls run in parallel.
-std::vector<std::vector<double>> find_pieces(const Sequential& model, const PieceShape& network, const Tensor& inputs, const Segment& segment) {
+std::vector<std::vector<double>> find_pieces(const Sequential& model, const PieceShape& network, const Tensor& inputs, const Segment& segment,
+                                             const PieceLeafVisitor* visit) {
   const int64_t M = inputs.dim(0);
   std::vector<std::vector<double>> bounds(static_cast<size_t>(M), std::vector<double>{0.0});
 #pragma omp parallel for schedule(dynamic) if (M > 1)
   for (int64_t m = 0; m < M; ++m) {
-    Sweep sweep{model, network, segment, m, bounds[static_cast<size_t>(m)]};
+    Sweep sweep{model, network, segment, m, bounds[static_cast<size_t>(m)], visit};
     sweep.walk(0, {{0.0, 1.0}}, sample_rows(inputs, m, 1), 0, {});
   }
   return bounds;

@@ -4,6 +4,10 @@
 
 #include <algorithm>
 
+#include <omp.h>
+
+#include "kernels/quadrature.h"
+
 namespace ks {
 
 namespace {
@@ -52,6 +56,11 @@ RowValues evaluate_rows(const Sequential& model, const Tensor& inputs, const Ste
   for (int64_t tile_index = 0; tile_index < tiles; ++tile_index) {
     const int64_t begin = tile_index * kRowsPerTile, end = std::min(R, begin + kRowsPerTile);
     Segment segment = segment_template;
+    std::vector<Tensor> given(request.layer_outputs ? model.layers().size() : 0);
+    for (size_t l = 0; l < given.size(); ++l) {
+      if (model.layers()[l]->parameterised()) given[l] = request.layer_outputs(static_cast<int64_t>(l), begin, end);
+      segment.outputs.push_back(given[l].empty() ? nullptr : &given[l]);
+    }
     for (int64_t r = begin; r < end; ++r) {
       segment.samples.push_back(rows[static_cast<size_t>(r)].sample);
       segment.t.push_back(rows[static_cast<size_t>(r)].t);
@@ -142,6 +151,99 @@ void add_rows(StepIntegral& integral, const std::vector<QuadratureRow>& rows, co
       if (!values.along_second.empty()) integral.along_direction[row.sample * C + c] += row.weight * values.along_second[static_cast<int64_t>(r) * C + c];
     }
   }
+}
+
+double seconds_since(Clock::time_point from) { return std::chrono::duration<double>(Clock::now() - from).count(); }
+
+namespace {
+
+void count_pieces(const std::vector<std::vector<double>>& bounds, int64_t nodes_per_piece, QuadratureReport& report) {
+  for (const std::vector<double>& edges : bounds) {
+    const int64_t pieces = static_cast<int64_t>(edges.size()) - 1;
+    report.pieces += pieces, report.breakpoints += pieces - 1, report.max_pieces = std::max(report.max_pieces, pieces);
+    report.nodes += pieces * nodes_per_piece;
+  }
+}
+
+// One input's rows waiting for evaluation, with the runs of pieces they came from: the sweep hands over a few pieces
+// at a time, and tiles of rows are only busy (and balanced over the threads) in runs of several.
+struct PendingRows {
+  std::vector<QuadratureRow> rows;
+  std::vector<std::pair<int64_t, PieceLeaf>> leaves;  // (first row, run of pieces), in row order
+};
+constexpr int64_t kPendingRows = 8 * kRowsPerTile;
+
+// Layer `layer`'s outputs on rows [begin, end) of the pending rows, from the runs of pieces they lie on.
+Tensor pending_outputs(const PendingRows& pending, int64_t layer, int64_t begin, int64_t end) {
+  std::vector<Tensor> parts;
+  for (size_t k = 0; k < pending.leaves.size(); ++k) {
+    const int64_t first = pending.leaves[k].first;
+    const int64_t last = k + 1 < pending.leaves.size() ? pending.leaves[k + 1].first : static_cast<int64_t>(pending.rows.size());
+    if (last <= begin || first >= end) continue;
+    std::vector<double> t;
+    for (int64_t r = std::max(first, begin); r < std::min(last, end); ++r) t.push_back(pending.rows[static_cast<size_t>(r)].t);
+    parts.push_back(pending.leaves[k].second.outputs_at(layer, t));
+  }
+  if (parts.size() == 1) return std::move(parts.front());
+  const int64_t size = parts.front().numel() / parts.front().dim(0);
+  Tensor out = Tensor::uninitialised(with_batch(parts.front().shape(), end - begin));  // every part copied in
+  int64_t row = 0;
+  for (const Tensor& part : parts) {
+    std::copy_n(part.data(), part.numel(), out.data() + row * size);
+    row += part.dim(0);
+  }
+  return out;
+}
+
+// The pending rows evaluated and summed into the integral, in order; then none are pending.
+void flush(const Sequential& model, const Tensor& inputs, const StepBatch& batch, const RowRequest& request, PendingRows& pending,
+           StepIntegral& integral) {
+  if (pending.rows.empty()) return;
+  RowRequest given = request;
+  given.layer_outputs = [&pending](int64_t layer, int64_t begin, int64_t end) { return pending_outputs(pending, layer, begin, end); };
+  add_rows(integral, pending.rows, evaluate_rows(model, inputs, batch, pending.rows, given), batch.outputs);
+  pending = PendingRows();
+}
+
+// One run of an input's pieces: its Gauss–Legendre rows, pending.
+void take_leaf(int64_t nodes, const PieceLeaf& leaf, PendingRows& pending) {
+  pending.leaves.push_back({static_cast<int64_t>(pending.rows.size()), leaf});
+  for (const auto& [a, b] : leaf.pieces) {
+    const QuadratureRule rule = gauss_legendre(nodes, a, b);
+    for (size_t q = 0; q < rule.nodes.size(); ++q) pending.rows.push_back({leaf.sample, rule.nodes[q], rule.weights[q]});
+  }
+}
+
+}  // namespace
+
+void integrate_on_pieces(const Sequential& model, const Tensor& inputs, const StepBatch& batch, const RowRequest& request,
+                         const PieceQuadrature& quadrature, StepIntegral& integral, QuadratureReport& report) {
+  const int64_t M = inputs.dim(0), nodes = quadrature.nodes_per_piece;
+  std::vector<std::vector<double>> bounds(static_cast<size_t>(M), std::vector<double>{0.0, 1.0});
+  if (!quadrature.network) {
+    const std::vector<QuadratureRow> rows = piecewise_rows(bounds, nodes);
+    add_rows(integral, rows, evaluate_rows(model, inputs, batch, rows, request), batch.outputs);
+    count_pieces(bounds, nodes, report);
+    return;
+  }
+  std::vector<PendingRows> pending(static_cast<size_t>(M));  // per input: inputs may sweep in parallel
+  std::vector<double> row_seconds(static_cast<size_t>(M), 0.0);
+  const PieceLeafVisitor visit = [&](const PieceLeaf& leaf) {
+    const auto started = Clock::now();
+    PendingRows& mine = pending[static_cast<size_t>(leaf.sample)];
+    take_leaf(nodes, leaf, mine);
+    if (static_cast<int64_t>(mine.rows.size()) >= kPendingRows) flush(model, inputs, batch, request, mine, integral);
+    row_seconds[static_cast<size_t>(leaf.sample)] += seconds_since(started);
+  };
+  const auto started = Clock::now();
+  bounds = find_pieces(model, *quadrature.network, inputs, *batch.segment, &visit);
+  // The sweep's own share of the wall time: the rows' time spread over the inputs swept at once.
+  const double concurrent = static_cast<double>(M > 1 ? std::min<int64_t>(M, omp_get_max_threads()) : 1);
+  double rows = 0.0;
+  for (double seconds : row_seconds) rows += seconds;
+  report.piece_seconds += std::max(0.0, seconds_since(started) - rows / concurrent);
+  for (PendingRows& rest : pending) flush(model, inputs, batch, request, rest, integral);  // in input order
+  count_pieces(bounds, nodes, report);
 }
 
 namespace {

@@ -2,9 +2,13 @@
 // (kernel rows K_s(x(t), x_i), directional derivatives, outputs) in fixed tiles. Internal to kernels/epk/.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <vector>
 
+#include "kernels/epk.h"
 #include "kernels/epk/integrate.h"
+#include "kernels/epk/pieces.h"
 #include "kernels/tile.h"
 #include "nn/train.h"
 
@@ -20,6 +24,9 @@ struct RowRequest {
   // (RowValues::sums), contracted with the batch once per step (contract_sums): the rows' kernel then holds only the
   // structured layers. For a sum over rows only, as the breakpoint and fixed-node quadratures are.
   bool sum_jacobian = false;
+  // Optional: the parameterised layers' outputs already known for rows [begin, end), (end − begin, ...), asked per
+  // tile from the tile's thread; not set: every layer is applied.
+  std::function<Tensor(int64_t layer, int64_t begin, int64_t end)> layer_outputs;
 };
 // Per tile of rows, Σ_rows weight · ∇θ f_c over the Jacobian-path layers, one row per (test input of the tile, output).
 struct TileSums {
@@ -59,6 +66,19 @@ StepIntegral empty_integral(int64_t inputs, int64_t outputs, int64_t batch_rows)
 // integral[row.sample] += row.weight · (the row's kernel block and directional derivatives), in row order.
 // integral.sums[input] += each tile's sums, in tile order.
 void add_rows(StepIntegral& integral, const std::vector<QuadratureRow>& rows, const RowValues& values, int64_t outputs);
+// One step's rows on pieces, summed into `integral` (add_rows) and counted in `report`. With a piece shape, the
+// breakpoints and Gauss–Legendre on every piece, each run of pieces evaluated as the piece finder hands it over, the
+// nodes' parameterised outputs interpolated from its polynomials instead of a forward pass; without, one piece per input.
+struct PieceQuadrature {
+  const PieceShape* network = nullptr;  // null: no breakpoints
+  int64_t nodes_per_piece = 0;
+};
+void integrate_on_pieces(const Sequential& model, const Tensor& inputs, const StepBatch& batch, const RowRequest& request,
+                         const PieceQuadrature& quadrature, StepIntegral& integral, QuadratureReport& report);
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point from);
+
 // kernel[input] += sums[input] · (the batch's Jacobian rows)ᵀ: the one contraction per step of the summed gradients.
 // With the request's directions, along_theta and along_direction gain the summed gradients' share the same way.
 void contract_sums(StepIntegral& integral, const StepBatch& batch, const RowRequest& request);

@@ -41,8 +41,6 @@ double rule_alpha(const OptimizerOptions& o, int64_t step) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point from) { return std::chrono::duration<double>(Clock::now() - from).count(); }
 
 // θ-shaped values as one vector in state_dict order: the column order of the all-Jacobian tiles and of
 // per_sample_jacobian.
@@ -169,22 +167,10 @@ std::vector<MatrixRowMajor> path_gradients(Walk& w, const Parameters& base, cons
   segment.first_base = &first.first;
   segment.first_direction = &first.second;
   QuadratureReport& report = w.result.quadrature;
-  std::vector<std::vector<double>> bounds(static_cast<size_t>(w.M), std::vector<double>{0.0, 1.0});
-  if (w.exact_pieces) {
-    const auto started = Clock::now();
-    bounds = find_pieces(w.model, w.network, w.test_inputs, segment);
-    report.piece_seconds += seconds_since(started);
-  }
-  for (const std::vector<double>& edges : bounds) {
-    const int64_t pieces = static_cast<int64_t>(edges.size()) - 1;
-    report.pieces += pieces, report.breakpoints += pieces - 1, report.max_pieces = std::max(report.max_pieces, pieces);
-  }
-  const std::vector<QuadratureRow> rows = piecewise_rows(bounds, report.nodes_per_piece);
-  report.nodes += static_cast<int64_t>(rows.size());
   const StepBatch batch{&segment, &tiles, b * w.C, w.C, KernelMethod::jacobian};
-  const RowValues values = evaluate_rows(w.model, w.test_inputs, batch, rows, RowRequest{nullptr, nullptr, true});
   StepIntegral integral = empty_integral(w.M, w.C, b * w.C);
-  add_rows(integral, rows, values, w.C);
+  const PieceQuadrature quadrature{w.exact_pieces ? &w.network : nullptr, report.nodes_per_piece};
+  integrate_on_pieces(w.model, w.test_inputs, batch, RowRequest{nullptr, nullptr, true}, quadrature, integral, report);
   const Eigen::VectorXd along = flatten(direction);
   for (int64_t m = 0; m < w.M; ++m) {
     if (integral.sums[static_cast<size_t>(m)].cols() != w.P) throw std::logic_error("rule_path_kernel: the summed gradients do not span θ");
