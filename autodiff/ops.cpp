@@ -245,9 +245,46 @@ void im2col(double* columns, const double* image, const Conv2dGeometry& g, int64
       }
 }
 
+// col2im for stride 1 and 'same' width, im2col_same_width's adjoint: a patch row adds into the image shifted by one
+// offset, as one run of vector adds. The run's elements that wrap around a row edge (padding columns) land on pixels
+// this row must not touch; those pixels are saved before and restored after, so every pixel receives exactly the
+// general form's terms in its order: the same bits.
+static void col2im_same_width(double* dimage, const double* columns, const Conv2dGeometry& g, int64_t column_count, int64_t column_offset) {
+  const int64_t Ho = g.out_height(), W = g.width, k = g.kernel, image_size = g.height * W;
+  std::vector<double> saved(static_cast<size_t>(Ho * k));  // at most |shift| < k wrapped elements per row
+  for (int64_t c = 0; c < g.in_channels; ++c)
+    for (int64_t ki = 0; ki < k; ++ki)
+      for (int64_t kj = 0; kj < k; ++kj) {
+        const double* row = columns + ((c * k + ki) * k + kj) * column_count + column_offset;
+        const int64_t shift = kj - g.padding;
+        const int64_t first_row = std::max<int64_t>(0, g.padding - ki), last_row = std::min(Ho, g.height + g.padding - ki);
+        if (last_row <= first_row) continue;
+        double* image = dimage + c * image_size;
+        int64_t start = (first_row - g.padding + ki) * W + shift, from = first_row * W, count = (last_row - first_row) * W;
+        if (start < 0) from -= start, count += start, start = 0;
+        if (start + count > image_size) count = image_size - start;
+        // The wrapped elements: output columns [0, −shift) or [W − shift, W) of each row, at image index p + shift.
+        const auto for_each_wrapped = [&](const auto& visit) {
+          for (int64_t oi = first_row; oi < last_row; ++oi)
+            for (int64_t oj = shift < 0 ? 0 : W - shift; oj < (shift < 0 ? -shift : W); ++oj) {
+              const int64_t target = (oi - g.padding + ki) * W + oj + shift;
+              if (target >= start && target < start + count) visit(target);
+            }
+        };
+        size_t n = 0;
+        for_each_wrapped([&](int64_t target) { saved[n++] = image[target]; });
+        double* into = image + start;
+        const double* source = row + from;
+        for (int64_t i = 0; i < count; ++i) into[i] += source[i];
+        n = 0;
+        for_each_wrapped([&](int64_t target) { image[target] = saved[n++]; });
+      }
+}
+
 void col2im(double* dimage, const double* columns, const Conv2dGeometry& g, int64_t column_count,
             int64_t column_offset) {
   const int64_t Ho = g.out_height(), Wo = g.out_width(), k = g.kernel;
+  if (g.stride == 1 && Wo == g.width && g.padding < k) return col2im_same_width(dimage, columns, g, column_count, column_offset);
   for (int64_t c = 0; c < g.in_channels; ++c)
     for (int64_t ki = 0; ki < k; ++ki)
       for (int64_t kj = 0; kj < k; ++kj) {
@@ -267,6 +304,19 @@ void col2im(double* dimage, const double* columns, const Conv2dGeometry& g, int6
             for (int64_t oj = first; oj < last; ++oj) target[oj * g.stride] += from[oj];
         }
       }
+}
+
+void col2im_reference(double* dimage, const double* columns, const Conv2dGeometry& g, int64_t column_count, int64_t column_offset) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width(), k = g.kernel;
+  for (int64_t c = 0; c < g.in_channels; ++c)
+    for (int64_t ki = 0; ki < k; ++ki)
+      for (int64_t kj = 0; kj < k; ++kj)
+        for (int64_t oi = 0; oi < Ho; ++oi)
+          for (int64_t oj = 0; oj < Wo; ++oj) {
+            const int64_t i = oi * g.stride - g.padding + ki, j = oj * g.stride - g.padding + kj;
+            if (i >= 0 && i < g.height && j >= 0 && j < g.width)
+              dimage[(c * g.height + i) * g.width + j] += columns[((c * k + ki) * k + kj) * column_count + column_offset + oi * Wo + oj];
+          }
 }
 
 // One thread's scratch for a sample's patches: kept between calls, so the hot loops allocate nothing.

@@ -61,6 +61,9 @@ void im2col(double* columns, const double* image, const Conv2dGeometry& g,  // (
 // The adjoint of im2col: adds the columns back into one sample's image gradient.
 void col2im(double* dimage, const double* columns, const Conv2dGeometry& g,  // (C, H, W), (C*k*k, column_count)
             int64_t column_count, int64_t column_offset);
+// The obvious per-element loop, in the same order (so the same bits): the reference col2im is tested against.
+void col2im_reference(double* dimage, const double* columns, const Conv2dGeometry& g,  // (C, H, W), (C*k*k, column_count)
+                      int64_t column_count, int64_t column_offset);
 // out = left · panel: (rows, columns) = (rows, depth) · (depth, columns), the panel's rows `panel_stride` apart. Each
 // output is one sum in k order, so the bits do not depend on the register tiling; the reference is the plain triple loop.
 struct PanelShape {

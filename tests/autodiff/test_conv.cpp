@@ -92,3 +92,25 @@ TEST_CASE("im2col's one-copy form for stride 1 and same width equals the patch d
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("col2im's run form for stride 1 and same width, and its general form, equal the per-element loop bit for bit") {
+  Rng rng(59);
+  for (const Conv2dGeometry& g : {Conv2dGeometry{1, 2, 5, 5, 1, 3, 1, 1}, Conv2dGeometry{1, 3, 7, 4, 1, 5, 1, 2}, Conv2dGeometry{1, 1, 6, 6, 1, 1, 1, 0},
+                                  Conv2dGeometry{1, 2, 3, 8, 1, 5, 1, 2}, Conv2dGeometry{1, 16, 32, 32, 1, 3, 1, 1}, Conv2dGeometry{1, 2, 9, 7, 1, 3, 2, 1},
+                                  Conv2dGeometry{1, 2, 6, 6, 1, 3, 1, 0}}) {
+    INFO("C=" << g.in_channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel << " stride=" << g.stride << " pad=" << g.padding);
+    const int64_t stride = g.out_height() * g.out_width() + 3;
+    const Tensor columns = test::random_tensor({g.patch_size(), stride}, rng);
+    // Both add into the same start, negative zeros and magnitudes that make the order of the sums show in the bits.
+    Tensor fast = test::random_tensor({g.in_channels, g.height, g.width}, rng, -1e3, 1e3);
+    for (int64_t i = 0; i < fast.numel(); i += 5) fast[i] = -0.0;
+    Tensor slow = fast;
+    col2im(fast.data(), columns.data(), g, stride, 2);
+    col2im_reference(slow.data(), columns.data(), g, stride, 2);
+    CHECK(test::bit_equal(fast, slow));
+  }
+}
+
+}  // namespace ks
