@@ -434,8 +434,11 @@ void conv2d_weight_gradient_from_patches(double* transposed_gradient, const doub
   const int64_t spatial = g.out_height() * g.out_width(), O = g.out_channels;
   thread_local std::vector<double> dout_transposed;  // (HW, O)
   dout_transposed.resize(static_cast<size_t>(spatial * O));
-  for (int64_t p = 0; p < spatial; ++p)  // written in order; read as O sequential streams
-    for (int64_t o = 0; o < O; ++o) dout_transposed[static_cast<size_t>(p * O + o)] = dout[o * spatial + p];
+  // In blocks of 8 positions: each channel's 8 values are one cache line read whole. Position by position, the O
+  // channel rows would be read as O streams a power-of-two stride apart, which share a cache set and evict each other.
+  for (int64_t first = 0; first < spatial; first += 8)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t p = first; p < std::min(spatial, first + 8); ++p) dout_transposed[static_cast<size_t>(p * O + o)] = dout[o * spatial + p];
   panel_product(transposed_gradient, patches, dout_transposed.data(), {g.patch_size(), spatial, O, patch_stride, O});
 }
 

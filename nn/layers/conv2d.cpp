@@ -130,7 +130,8 @@ void Conv2d::for_each_row_with_patches(const LayerSignals& s, int64_t C, const V
   const int64_t samples = s.input.dim(0), rows = s.delta.dim(0);
   const Conv2dGeometry g = geometry(s.input.shape(), samples);
   const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width, stride = conv2d_patch_stride(g);
-  std::vector<double> patches(static_cast<size_t>(g.patch_size() * stride));
+  thread_local std::vector<double> patches;  // the thread's, kept between calls: im2col writes every value read
+  patches.resize(static_cast<size_t>(g.patch_size() * stride));
   MatrixRowMajor transposed(g.patch_size(), g.out_channels);
   for (int64_t n = 0; n < samples; ++n) {
     im2col(patches.data(), s.input.data() + n * image, g, stride, 0);
