@@ -1,4 +1,4 @@
-// Quadrature rows of the exact path kernel evaluated in tiles of kRowsPerTile rows, in parallel; each row's bits depend
+// Quadrature rows of the exact path kernel evaluated in tiles of rows_per_tile rows, in parallel; each row's bits depend
 // only on its tile. The batch's tiles and coefficients at θ_s. No step loop here (epk.cpp has it).
 #include "kernels/epk/rows.h"
 
@@ -40,6 +40,15 @@ TileSums tile_sums(const Tile& tile, const std::vector<QuadratureRow>& rows, int
 
 }  // namespace
 
+int64_t rows_per_tile(const Sequential& model, const Tensor& inputs) {
+  constexpr int64_t kTileBytes = 512 * 1024;
+  int64_t largest = 1;  // values of the largest layer input or output per row
+  const std::vector<Shape> shapes = model.input_shapes(with_batch(inputs.shape(), 1));
+  for (const Shape& shape : shapes) largest = std::max(largest, shape_numel(shape));
+  largest = std::max(largest, shape_numel(model.output_shape(with_batch(inputs.shape(), 1))));
+  return std::clamp<int64_t>(kTileBytes / (largest * static_cast<int64_t>(sizeof(double))), 4, kTileSamples);
+}
+
 RowValues evaluate_rows(const Sequential& model, const Tensor& inputs, const StepBatch& batch, const std::vector<QuadratureRow>& rows,
                         const RowRequest& request) {
   const Segment& segment_template = *batch.segment;
@@ -50,11 +59,11 @@ RowValues evaluate_rows(const Sequential& model, const Tensor& inputs, const Ste
   values.output = Tensor({R, C});
   if (request.first) values.along_first = Tensor({R * C});
   if (request.second) values.along_second = Tensor({R * C});
-  const int64_t tiles = (R + kRowsPerTile - 1) / kRowsPerTile;
+  const int64_t per_tile = rows_per_tile(model, inputs), tiles = (R + per_tile - 1) / per_tile;
   if (request.sum_jacobian) values.sums.resize(static_cast<size_t>(tiles));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t tile_index = 0; tile_index < tiles; ++tile_index) {
-    const int64_t begin = tile_index * kRowsPerTile, end = std::min(R, begin + kRowsPerTile);
+    const int64_t begin = tile_index * per_tile, end = std::min(R, begin + per_tile);
     Segment segment = segment_template;
     std::vector<Tensor> given(request.layer_outputs ? model.layers().size() : 0);
     for (size_t l = 0; l < given.size(); ++l) {
@@ -110,20 +119,20 @@ Tensor loss_coefficients(const Tensor& outputs, const std::vector<int>& labels, 
 }
 
 std::vector<Tile> batch_tiles(const Sequential& model, const Parameters& theta, const Tensor& inputs, KernelMethod method, Tensor& outputs) {
-  const int64_t N = inputs.dim(0), count = (N + kRowsPerTile - 1) / kRowsPerTile;
+  const int64_t N = inputs.dim(0), count = (N + kTileSamples - 1) / kTileSamples;
   std::vector<Tile> tiles(static_cast<size_t>(count));
   std::vector<Tensor> parts(static_cast<size_t>(count));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < count; ++k) {
     std::vector<int64_t> samples;
-    for (int64_t n = k * kRowsPerTile; n < std::min(N, (k + 1) * kRowsPerTile); ++n) samples.push_back(n);
+    for (int64_t n = k * kTileSamples; n < std::min(N, (k + 1) * kTileSamples); ++n) samples.push_back(n);
     Trace trace = trace_network(model, theta, gather_rows(inputs, samples));
     parts[static_cast<size_t>(k)] = trace.output;
-    tiles[static_cast<size_t>(k)] = tile_from_trace(std::move(trace), k * kRowsPerTile, method);
+    tiles[static_cast<size_t>(k)] = tile_from_trace(std::move(trace), k * kTileSamples, method);
   }
   const int64_t C = parts.front().dim(1);
   outputs = Tensor({N, C});
-  for (int64_t k = 0; k < count; ++k) std::copy_n(parts[static_cast<size_t>(k)].data(), parts[static_cast<size_t>(k)].numel(), outputs.data() + k * kRowsPerTile * C);
+  for (int64_t k = 0; k < count; ++k) std::copy_n(parts[static_cast<size_t>(k)].data(), parts[static_cast<size_t>(k)].numel(), outputs.data() + k * kTileSamples * C);
   return tiles;
 }
 
@@ -171,7 +180,7 @@ struct PendingRows {
   std::vector<QuadratureRow> rows;
   std::vector<std::pair<int64_t, PieceLeaf>> leaves;  // (first row, run of pieces), in row order
 };
-constexpr int64_t kPendingRows = 8 * kRowsPerTile;
+constexpr int64_t kPendingRows = 256;
 
 // Layer `layer`'s outputs on rows [begin, end) of the pending rows, from the runs of pieces they lie on.
 Tensor pending_outputs(const PendingRows& pending, int64_t layer, int64_t begin, int64_t end) {

@@ -16,8 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A fresh, empty folder of this test binary's own: one left by an earlier run whose process had the same id (ids are
+// reused) would hold that run's files and change what the loaders see.
 fs::path scratch(const std::string& name) {
   fs::path dir = fs::temp_directory_path() / ("kernelscope-test-" + std::to_string(getpid())) / name;
+  fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
 }
