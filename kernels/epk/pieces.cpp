@@ -133,9 +133,11 @@ void resample(const double* from, int64_t size, int64_t degree, const std::vecto
 // along the walk, so every later piece lies inside one of these.
 struct KeptOutput {
   std::vector<Piece> pieces;
-  Tensor values;  // at the Chebyshev points of `degree` of every piece
+  std::shared_ptr<const Tensor> values;  // at the Chebyshev points of `degree` of every piece: the walk's own, not a copy
   int64_t degree = 0;
 };
+using Values = std::shared_ptr<const Tensor>;  // the walk's values, shared with the kept outputs read later
+Values shared(Tensor values) { return std::make_shared<const Tensor>(std::move(values)); }
 using KeptOutputs = std::map<int64_t, std::shared_ptr<const KeptOutput>>;
 Tensor kept_output_at(const KeptOutputs& kept, int64_t layer, const std::vector<double>& t);
 
@@ -154,24 +156,24 @@ struct Sweep {
   // Whether layer l's output is kept for later: a later layer reads it, or the visitor will ask for it.
   bool keeps(size_t l) const { return model.read_later(static_cast<int64_t>(l)) || (visit && model.layers()[l]->parameterised()); }
 
-  void walk(size_t l, std::vector<Piece> pieces, Tensor values, int64_t degree, KeptOutputs kept) {
+  void walk(size_t l, std::vector<Piece> pieces, Values values, int64_t degree, KeptOutputs kept) {
     const auto& layers = model.layers();
     if (l == 0 && model.read_later(Sequential::kNetworkInput)) keep(Sequential::kNetworkInput, pieces, values, degree, kept);
     for (; l < layers.size(); ++l) {
       const Layer& layer = *layers[l];
       const PieceInfo info = layer.piece();
-      if (!model.chained(l)) values = summed_input(l, pieces, values, degree, kept);
+      if (!model.chained(l)) values = shared(summed_input(l, pieces, *values, degree, kept));
       if (info.role == PieceRole::relu_like || info.role == PieceRole::max_window) split(l, pieces, values, degree);
       if (static_cast<int64_t>(pieces.size()) * (degree + 2) > kSweepRows && pieces.size() > 1) {
         // Depth first in chunks of pieces, in order, so memory stays bounded and the bounds stay sorted.
-        const int64_t points = degree + 1, size = values.numel() / values.dim(0);
+        const int64_t points = degree + 1, size = values->numel() / values->dim(0);
         const size_t per_chunk = static_cast<size_t>(std::max<int64_t>(1, kSweepRows / (degree + 2)));
         for (size_t first = 0; first < pieces.size(); first += per_chunk) {
           const size_t last = std::min(pieces.size(), first + per_chunk);
-          Tensor part = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(last - first) * points));  // copied in whole
-          std::copy_n(values.data() + static_cast<int64_t>(first) * points * size, part.numel(), part.data());
+          Tensor part = Tensor::uninitialised(with_batch(values->shape(), static_cast<int64_t>(last - first) * points));  // copied in whole
+          std::copy_n(values->data() + static_cast<int64_t>(first) * points * size, part.numel(), part.data());
           const std::vector<Piece> chunk(pieces.begin() + static_cast<int64_t>(first), pieces.begin() + static_cast<int64_t>(last));
-          Tensor next = advance(l, chunk, part, degree);
+          Values next = shared(advance(l, chunk, part, degree));
           const int64_t raised = degree + (layer.parameterised() ? 1 : 0);
           KeptOutputs chunk_kept = kept;
           if (keeps(l)) keep(static_cast<int64_t>(l), chunk, next, raised, chunk_kept);
@@ -179,7 +181,7 @@ struct Sweep {
         }
         return;
       }
-      values = advance(l, pieces, values, degree);
+      values = shared(advance(l, pieces, *values, degree));
       if (layer.parameterised()) ++degree;
       if (keeps(l)) keep(static_cast<int64_t>(l), pieces, values, degree, kept);
     }
@@ -195,7 +197,7 @@ struct Sweep {
     (*visit)(leaf);
   }
 
-  static void keep(int64_t layer, const std::vector<Piece>& pieces, const Tensor& values, int64_t degree, KeptOutputs& kept) {
+  static void keep(int64_t layer, const std::vector<Piece>& pieces, const Values& values, int64_t degree, KeptOutputs& kept) {
     kept[layer] = std::make_shared<const KeptOutput>(KeptOutput{pieces, values, degree});
   }
 
@@ -227,7 +229,7 @@ struct Sweep {
     return rows;
   }
 
-  void split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t degree) const;
+  void split(size_t l, std::vector<Piece>& pieces, Values& values, int64_t degree) const;
 };
 
 // Layer `layer`'s kept output at the points t, each interpolated on the kept piece that holds it.
@@ -235,14 +237,15 @@ Tensor kept_output_at(const KeptOutputs& kept, int64_t layer, const std::vector<
   const auto found = kept.find(layer);
   if (found == kept.end()) throw std::logic_error("find_pieces: layer " + std::to_string(layer) + "'s output was not kept");
   const KeptOutput& output = *found->second;
-  const int64_t size = output.values.numel() / output.values.dim(0), points = output.degree + 1;
-  Tensor out = Tensor::uninitialised(with_batch(output.values.shape(), static_cast<int64_t>(t.size())));  // every row resampled
+  const Tensor& values = *output.values;
+  const int64_t size = values.numel() / values.dim(0), points = output.degree + 1;
+  Tensor out = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(t.size())));  // every row resampled
   for (size_t j = 0; j < t.size(); ++j) {
     auto holder = std::upper_bound(output.pieces.begin(), output.pieces.end(), t[j], [](double x, const Piece& piece) { return x < piece.b; });
     if (holder == output.pieces.end()) --holder;
     const std::vector<double> u{2.0 * (t[j] - holder->a) / (holder->b - holder->a) - 1.0};
     const int64_t q = holder - output.pieces.begin();
-    resample(output.values.data() + q * points * size, size, output.degree, u, out.data() + static_cast<int64_t>(j) * size);
+    resample(values.data() + q * points * size, size, output.degree, u, out.data() + static_cast<int64_t>(j) * size);
   }
   return out;
 }
@@ -255,7 +258,7 @@ Tensor Sweep::summed_input(size_t l, const std::vector<Piece>& pieces, const Ten
   int64_t highest = 0;
   for (int64_t source : model.sources(l)) {
     if (source == static_cast<int64_t>(l) - 1) {
-      current.push_back({pieces, values, degree});
+      current.push_back({pieces, std::shared_ptr<const Tensor>(std::shared_ptr<const Tensor>(), &values), degree});  // not owned: the walk's
       sources.push_back(&current.back());
     } else {
       const auto found = kept.find(source);
@@ -264,7 +267,7 @@ Tensor Sweep::summed_input(size_t l, const std::vector<Piece>& pieces, const Ten
     }
     highest = std::max(highest, sources.back()->degree);
   }
-  const Tensor& like = sources.front()->values;  // every source has the layer's input shape
+  const Tensor& like = *sources.front()->values;  // every source has the layer's input shape
   const int64_t points = highest + 1, size = like.numel() / like.dim(0);
   Tensor sum(with_batch(like.shape(), static_cast<int64_t>(pieces.size()) * points));
   std::vector<double> part(static_cast<size_t>(points * size));
@@ -276,7 +279,7 @@ Tensor Sweep::summed_input(size_t l, const std::vector<Piece>& pieces, const Ten
       const Piece& parent = source->pieces[q];
       std::vector<double> u = chebyshev_points(highest, pieces[p].a, pieces[p].b);
       for (double& x : u) x = 2.0 * (x - parent.a) / (parent.b - parent.a) - 1.0;
-      resample(source->values.data() + static_cast<int64_t>(q) * (source->degree + 1) * size, size, source->degree, u, part.data());
+      resample(source->values->data() + static_cast<int64_t>(q) * (source->degree + 1) * size, size, source->degree, u, part.data());
       double* into = sum.data() + static_cast<int64_t>(p) * points * size;
       for (int64_t k = 0; k < points * size; ++k) into[k] += part[static_cast<size_t>(k)];
     }
@@ -285,7 +288,8 @@ Tensor Sweep::summed_input(size_t l, const std::vector<Piece>& pieces, const Ten
 }
 
 // The roots of nonlinear layer l on every piece; each piece becomes its sub-pieces, their values resampled from it.
-void Sweep::split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t degree) const {
+void Sweep::split(size_t l, std::vector<Piece>& pieces, Values& shared_values, int64_t degree) const {
+  const Tensor& values = *shared_values;
   if (degree == 0) return;  // constant along the segment: nothing changes
   const NonlinearLayer* layer = nullptr;
   for (const NonlinearLayer& candidate : network.nonlinear)
@@ -332,7 +336,7 @@ void Sweep::split(size_t l, std::vector<Piece>& pieces, Tensor& values, int64_t 
   }
   for (const auto& entry : parents) split_pieces.push_back(entry.second);
   pieces = std::move(split_pieces);
-  values = std::move(resampled);
+  shared_values = shared(std::move(resampled));
 }
 
 }  // namespace
@@ -346,7 +350,7 @@ std::vector<std::vector<double>> find_pieces(const Sequential& model, const Piec
 #pragma omp parallel for schedule(dynamic) if (M > 1)
   for (int64_t m = 0; m < M; ++m) {
     Sweep sweep{model, network, segment, m, bounds[static_cast<size_t>(m)], visit};
-    sweep.walk(0, {{0.0, 1.0}}, sample_rows(inputs, m, 1), 0, {});
+    sweep.walk(0, {{0.0, 1.0}}, shared(sample_rows(inputs, m, 1)), 0, {});
   }
   return bounds;
 }
