@@ -2,11 +2,13 @@
 // kernel at θ_0 and θ_T, fits hard-margin SVMs on each, compares the kernels and measures invariance; writes one table.
 // The mathematics is the library's (kernels/ntk.h, svm.h, metrics.h, invariance.h); this file runs the stages and reports.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "cli/checks.h"
@@ -33,6 +35,7 @@ struct StudyOptions {
   bool overwrite = false, scale_kernel = false, no_kernel_files = false;
   double svm_c = 1e6;
   int64_t invariance_size = 200;
+  int64_t seeds = 1;  // independent runs: seeds seed, seed + 1, ...; every number reported as mean ± standard error
 };
 
 // One kernel at one point of training: its train Gram, its test-versus-train block, and the SVM on it.
@@ -45,8 +48,13 @@ struct KernelResult {
 };
 
 struct Invariance {
-  double shift = 0, rotation = 0, zoom = 0, globality = 0;
+  double shift = 0, rotation = 0, zoom = 0, globality = 0, patch_shuffle = 0;
 };
+
+// The patch shuffle's grid and permutation: 4 × 4 patches (7 × 7 pixels on MNIST, 8 × 8 on CIFAR-10), one fixed
+// permutation for every image and run, so the scores compare.
+constexpr int64_t kShuffleGrid = 4;
+constexpr uint64_t kShuffleSeed = 2021;
 
 Invariance measure_invariance(const Sequential& model, const Parameters& theta, const Tensor& images) {
   const int64_t size = images.dim(2);
@@ -55,6 +63,8 @@ Invariance measure_invariance(const Sequential& model, const Parameters& theta, 
   v.rotation = 0.5 * (invariance_score(model, theta, images, rotate_images(images, 0.25)) + invariance_score(model, theta, images, rotate_images(images, -0.25)));
   v.zoom = invariance_score(model, theta, images, zoom_images(images, size - 2));
   v.globality = invariance_score(model, theta, images, swap_quadrants(images));
+  if (images.dim(2) % kShuffleGrid == 0 && images.dim(3) % kShuffleGrid == 0)
+    v.patch_shuffle = invariance_score(model, theta, images, shuffle_patches(images, kShuffleGrid, kShuffleSeed));
   return v;
 }
 
@@ -163,7 +173,8 @@ nlohmann::json study_json(const Run& run, const StudyOptions& o, const StudyResu
     results["invariance"]["images"] = result.invariance_count;
     for (int after : {0, 1})
       results["invariance"][stage[after]] = {{"shift", result.invariance[after].shift}, {"rotation", result.invariance[after].rotation},
-                                             {"zoom", result.invariance[after].zoom}, {"quadrant_swap", result.invariance[after].globality}};
+                                             {"zoom", result.invariance[after].zoom}, {"quadrant_swap", result.invariance[after].globality},
+                                             {"patch_shuffle", result.invariance[after].patch_shuffle}};
   }
   return results;
 }
@@ -181,11 +192,57 @@ Run study_training(StudyOptions& o, const std::filesystem::path& dir) {
   return run;
 }
 
-int run_study(StudyOptions o) {
-  RunWriter writer(o.out, {"study", o.overwrite, {}});
-  const std::filesystem::path dir = writer.directory();
-  Stages stages(5);
-  stages.begin("training " + o.train.arch + " on " + o.train.data + " classes " + o.train.classes);
+// Keys that describe the study rather than measure it: kept from the first seed's results, not summarised.
+bool descriptive(const std::string& key) {
+  static const std::set<std::string> keys{"model", "classes", "train_size", "test_size", "augment", "svm_c", "svm_kernel_scaled_by_mean_norm",
+                                          "images", "seconds", "seed"};
+  return keys.count(key) > 0;
+}
+
+// Several seeds' values at one place of results.json as one: a number becomes {mean, se, values} (se: the sample
+// standard deviation over √runs, as Long's code), a flag {all, count, runs}; objects recurse; anything else is the first's.
+nlohmann::json summarise_values(const std::vector<const nlohmann::json*>& values) {
+  const nlohmann::json& first = *values.front();
+  if (first.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [key, value] : first.items()) {
+      std::vector<const nlohmann::json*> same{&value};
+      for (size_t k = 1; k < values.size(); ++k)
+        if (values[k]->contains(key)) same.push_back(&values[k]->at(key));
+      out[key] = descriptive(key) ? value : summarise_values(same);
+    }
+    return out;
+  }
+  const double n = static_cast<double>(values.size());
+  if (first.is_boolean()) {
+    int64_t count = 0;
+    for (const nlohmann::json* v : values) count += v->get<bool>();
+    return {{"all", count == static_cast<int64_t>(values.size())}, {"count", count}, {"runs", values.size()}};
+  }
+  if (!first.is_number()) return first;
+  double sum = 0.0, squares = 0.0;
+  nlohmann::json all = nlohmann::json::array();
+  for (const nlohmann::json* v : values) sum += v->get<double>(), all.push_back(*v);
+  const double mean = sum / n;
+  for (const nlohmann::json* v : values) squares += (v->get<double>() - mean) * (v->get<double>() - mean);
+  const double se = values.size() > 1 ? std::sqrt(squares / (n - 1.0)) / std::sqrt(n) : 0.0;
+  return {{"mean", mean}, {"se", se}, {"values", all}};
+}
+
+nlohmann::json summarise_seeds(const std::vector<nlohmann::json>& runs) {
+  std::vector<const nlohmann::json*> values;
+  for (const nlohmann::json& run : runs) values.push_back(&run);
+  nlohmann::json out = summarise_values(values);
+  out.erase("seed");
+  out["seeds"] = nlohmann::json::array();
+  for (const nlohmann::json& run : runs) out["seeds"].push_back(run.at("seed"));
+  out["runs"] = runs;
+  return out;
+}
+
+// One seed's study in `dir`: train into dir/run, the kernels and SVMs, metrics, invariance; its kernels as .npy there.
+nlohmann::json study_seed(StudyOptions o, const std::filesystem::path& dir, Stages& stages) {
+  stages.begin("training " + o.train.arch + " on " + o.train.data + " classes " + o.train.classes + ", seed " + std::to_string(o.train.seed));
   const Run run = study_training(o, dir);
   stages.begin("kernels and hard-margin SVMs (libsvm, C = " + number(o.svm_c, "%g") + (o.scale_kernel ? ", kernels scaled by the mean training norm" : "") +
                "): NTK and conjugate kernel at θ_0 and θ_T on " + std::to_string(run.task.train.size()) + " training and " +
@@ -195,26 +252,45 @@ int run_study(StudyOptions o) {
   stages.begin("kernel metrics");
   result.metrics = kernel_metrics(result.kernels, run.task.train.labels);
   if (run.task.test.inputs.rank() == 4) {
-    stages.begin("invariance of the NTK on " + std::to_string(std::min(o.invariance_size, run.task.test.size())) + " test images: shift, rotation, zoom, quadrant swap");
+    stages.begin("invariance of the NTK on " + std::to_string(std::min(o.invariance_size, run.task.test.size())) +
+                 " test images: shift, rotation, zoom, quadrant swap, patch shuffle");
     study_invariance(run, o, result);
   } else {
     stages.begin("invariance skipped: the inputs are not images");
   }
-  stages.begin("writing the results");
-  nlohmann::json results = study_json(run, o, result);
-  const std::string table = study_table_markdown(study_table(results));
   if (!o.no_kernel_files)
     for (const KernelResult& k : result.kernels) {
       const std::string base = k.name + (k.after ? "_after" : "_init");
       write_npy(dir / (base + "_train.npy"), k.train);
       write_npy(dir / (base + "_test_train.npy"), k.test);
     }
+  nlohmann::json results = study_json(run, o, result);
+  results["seed"] = o.train.seed;
+  return results;
+}
+
+int run_study(StudyOptions o) {
+  RunWriter writer(o.out, {"study", o.overwrite, {}});
+  const std::filesystem::path dir = writer.directory();
+  Stages stages(static_cast<int>(4 * o.seeds + 1));
+  std::vector<nlohmann::json> runs;
+  for (int64_t k = 0; k < o.seeds; ++k) {
+    StudyOptions one = o;
+    one.train.seed = o.train.seed + static_cast<uint64_t>(k);
+    const std::filesystem::path seed_dir = o.seeds == 1 ? dir : dir / ("seed-" + std::to_string(one.train.seed));
+    std::filesystem::create_directories(seed_dir);
+    one.out = o.seeds == 1 ? o.out : (std::filesystem::path(o.out) / seed_dir.filename()).string();
+    runs.push_back(study_seed(one, seed_dir, stages));
+  }
+  stages.begin("writing the results");
+  nlohmann::json results = o.seeds == 1 ? runs.front() : summarise_seeds(runs);
+  const std::string table = study_table_markdown(study_table(results));
   results["seconds"] = stages.seconds();
   std::ofstream(dir / "results.json") << results.dump(2) << "\n";
   std::ofstream(dir / "results.md") << table;
   writer.finish();
-  std::printf("%s\nwritten to %s (results.md, results.json%s, run/) in %.0f s\n", table.c_str(), o.out.c_str(),
-              o.no_kernel_files ? "" : ", the kernels as .npy", results["seconds"].get<double>());
+  std::printf("%s\nwritten to %s (results.md, results.json%s, %s) in %.0f s\n", table.c_str(), o.out.c_str(),
+              o.no_kernel_files ? "" : ", the kernels as .npy", o.seeds == 1 ? "run/" : "seed-*/", results["seconds"].get<double>());
   return 0;
 }
 
@@ -231,6 +307,9 @@ Command register_study(CLI::App& app) {
   cmd->add_option("--svm-c", o->svm_c, "SVM C: large for a hard margin")->check(finite_number(false))->capture_default_str();
   cmd->add_flag("--scale-kernel", o->scale_kernel, "Divide each kernel by its mean training K(x, x) before the SVM (as Long)");
   cmd->add_option("--invariance-size", o->invariance_size, "Test images used for the invariance scores")->check(whole_number(1))->capture_default_str();
+  cmd->add_option("--seeds", o->seeds, "Independent runs (seeds --seed, --seed + 1, ...): every number as mean ± standard error (Long: 5)")
+      ->check(whole_number(1))
+      ->capture_default_str();
   cmd->add_flag("--no-kernel-files", o->no_kernel_files, "Do not write the kernels as .npy");
   cmd->add_option("--out", o->out, "Output directory (written under a temporary name, renamed when complete)")->required();
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");

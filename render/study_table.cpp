@@ -10,10 +10,23 @@ namespace ks {
 
 namespace {
 
-std::string percent(double x) { return number(100 * x, "%.2f%%"); }
+// A number of one run, or "mean ± standard error" of several seeds' summary {mean, se, values}, scaled.
+std::string cell(const nlohmann::json& x, const char* format, double scale = 1.0) {
+  if (x.is_object()) return number(scale * x.at("mean").get<double>(), format) + " ± " + number(scale * x.at("se").get<double>(), format);
+  return number(scale * x.get<double>(), format);
+}
+
+std::string percent(const nlohmann::json& x) { return cell(x, "%.2f", 100.0) + "%"; }
+
+// A flag of one run, or whether it held in every seed's run (summary {all, count, runs}).
+bool every_run(const nlohmann::json& flag) { return flag.is_object() ? flag.at("all").get<bool>() : flag.get<bool>(); }
 
 std::string separated(const nlohmann::json& svm) {
-  return svm.at("separated").get<bool>() ? std::string("yes") : "NO (" + std::to_string(svm.at("training_errors").get<int64_t>()) + " errors)";
+  const nlohmann::json& flag = svm.at("separated");
+  if (every_run(flag)) return "yes";
+  if (flag.is_object())
+    return "NO in " + std::to_string(flag.at("runs").get<int64_t>() - flag.at("count").get<int64_t>()) + " of " + std::to_string(flag.at("runs").get<int64_t>()) + " runs";
+  return "NO (" + std::to_string(svm.at("training_errors").get<int64_t>()) + " errors)";
 }
 
 // Rows from one (init, after) pair of values.
@@ -21,52 +34,72 @@ void add_row(StudyTable& table, const std::string& label, const std::function<st
   table.rows.push_back({label, value("init"), value("after")});
 }
 
-}  // namespace
-
-StudyTable study_table(const nlohmann::json& r) {
-  StudyTable table;
+std::string heading(const nlohmann::json& r) {
   const nlohmann::json& classes = r.at("classes");
-  table.header = {r.at("model").get<std::string>() + ", " + classes.at(0).get<std::string>() + " vs " + classes.at(1).get<std::string>() + " (" +
-                      std::to_string(r.at("train_size").get<int64_t>()) + " train, " + std::to_string(r.at("test_size").get<int64_t>()) + " test, " +
-                      std::to_string(r.at("epochs").get<int64_t>()) + " epochs" + (r.at("augment").get<bool>() ? ", augmented" : "") + ")",
-                  "init", "after"};
-  const nlohmann::json &svm = r.at("svm"), &metrics = r.at("metrics");
-  add_row(table, "network test accuracy", [&](const char* s) { return percent(r.at("network_test_accuracy").at(s).get<double>()); });
-  add_row(table, "SVM test accuracy, NTK", [&](const char* s) { return percent(svm.at("ntk").at(s).at("test_accuracy").get<double>()); });
-  add_row(table, "SVM test accuracy, conjugate kernel", [&](const char* s) { return percent(svm.at("conjugate").at(s).at("test_accuracy").get<double>()); });
+  std::string out = r.at("model").get<std::string>() + ", " + classes.at(0).get<std::string>() + " vs " + classes.at(1).get<std::string>() + " (" +
+                    std::to_string(r.at("train_size").get<int64_t>()) + " train, " + std::to_string(r.at("test_size").get<int64_t>()) + " test, " +
+                    cell(r.at("epochs"), "%.0f") + " epochs" + (r.at("augment").get<bool>() ? ", augmented" : "");
+  if (r.contains("seeds")) out += ", " + std::to_string(r.at("seeds").size()) + " seeds: mean ± standard error";
+  return out + ")";
+}
+
+void svm_rows(StudyTable& table, const nlohmann::json& r) {
+  const nlohmann::json& svm = r.at("svm");
+  add_row(table, "network test accuracy", [&](const char* s) { return percent(r.at("network_test_accuracy").at(s)); });
+  add_row(table, "SVM test accuracy, NTK", [&](const char* s) { return percent(svm.at("ntk").at(s).at("test_accuracy")); });
+  add_row(table, "SVM test accuracy, conjugate kernel", [&](const char* s) { return percent(svm.at("conjugate").at(s).at("test_accuracy")); });
   add_row(table, "SVM support vectors, NTK / conjugate", [&](const char* s) {
-    return std::to_string(svm.at("ntk").at(s).at("support_vectors").get<int64_t>()) + " / " + std::to_string(svm.at("conjugate").at(s).at("support_vectors").get<int64_t>());
+    return cell(svm.at("ntk").at(s).at("support_vectors"), "%.0f") + " / " + cell(svm.at("conjugate").at(s).at("support_vectors"), "%.0f");
   });
   add_row(table, "training set separated, NTK / conjugate", [&](const char* s) { return separated(svm.at("ntk").at(s)) + " / " + separated(svm.at("conjugate").at(s)); });
-  add_row(table, "SVM training margin, NTK", [&](const char* s) { return number(svm.at("ntk").at(s).at("margin").get<double>(), "%.4g"); });
+  add_row(table, "SVM training margin, NTK", [&](const char* s) { return cell(svm.at("ntk").at(s).at("margin"), "%.4g"); });
+}
+
+void metric_rows(StudyTable& table, const nlohmann::json& r) {
+  const nlohmann::json& metrics = r.at("metrics");
   for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"alignment of conjugate kernel with NTK", "alignment_conjugate_ntk"},
                                                                                    {"CKA of conjugate kernel with NTK", "cka_conjugate_ntk"},
                                                                                    {"target alignment of NTK", "target_alignment_ntk"}})
-    add_row(table, label, [&](const char* s) { return number(metrics.at(s).at(key).get<double>(), "%.4f"); });
+    add_row(table, label, [&](const char* s) { return cell(metrics.at(s).at(key), "%.4f"); });
   add_row(table, "effective rank of NTK (trace/λmax, entropy)", [&](const char* s) {
     const nlohmann::json& rank = metrics.at(s).at("effective_rank_ntk");
-    return number(rank.at("trace_over_max").get<double>(), "%.1f") + ", " + number(rank.at("spectral_entropy").get<double>(), "%.1f");
+    return cell(rank.at("trace_over_max"), "%.1f") + ", " + cell(rank.at("spectral_entropy"), "%.1f");
   });
-  if (r.contains("invariance"))
-    for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"invariance to 1-pixel shifts", "shift"},
-                                                                                     {"invariance to ±0.25 rad rotations", "rotation"},
-                                                                                     {"invariance to zoom", "zoom"},
-                                                                                     {"quadrant-swap score (lower = more global)", "quadrant_swap"}})
-      add_row(table, label, [&](const char* s) { return number(r.at("invariance").at(s).at(key).get<double>(), "%.4f"); });
-  table.notes.push_back("Kernel distance (Fort et al.) between the NTK at init and after: " + number(metrics.at("kernel_distance_ntk_init_after").get<double>(), "%.4f"));
-  std::string not_separated;
+  if (!r.contains("invariance")) return;
+  for (const auto& [label, key] : std::vector<std::pair<std::string, std::string>>{{"invariance to 1-pixel shifts", "shift"},
+                                                                                   {"invariance to ±0.25 rad rotations", "rotation"},
+                                                                                   {"invariance to zoom", "zoom"},
+                                                                                   {"quadrant-swap score (lower = more global)", "quadrant_swap"},
+                                                                                   {"patch-shuffle score, 4 × 4 (lower = more global)", "patch_shuffle"}})
+    if (r.at("invariance").at("init").contains(key))
+      add_row(table, label, [&](const char* s) { return cell(r.at("invariance").at(s).at(key), "%.4f"); });
+}
+
+void note_rows(StudyTable& table, const nlohmann::json& r) {
+  const nlohmann::json& svm = r.at("svm");
+  table.notes.push_back("Kernel distance (Fort et al.) between the NTK at init and after: " + cell(r.at("metrics").at("kernel_distance_ntk_init_after"), "%.4f"));
+  std::string not_separated, unconverged;
   for (const char* stage : {"init", "after"})
-    for (const char* name : {"ntk", "conjugate"})
-      if (!svm.at(name).at(stage).at("separated").get<bool>()) not_separated += std::string(" ") + name + " " + stage + ";";
-  std::string unconverged;
-  for (const char* stage : {"init", "after"})
-    for (const char* name : {"ntk", "conjugate"})
-      if (!svm.at(name).at(stage).value("converged", true)) unconverged += std::string(" ") + name + " " + stage + ";";
+    for (const char* name : {"ntk", "conjugate"}) {
+      const nlohmann::json& fit = svm.at(name).at(stage);
+      if (!every_run(fit.at("separated"))) not_separated += std::string(" ") + name + " " + stage + ";";
+      if (fit.contains("converged") && !every_run(fit.at("converged"))) unconverged += std::string(" ") + name + " " + stage + ";";
+    }
   if (!unconverged.empty())
     table.notes.push_back("libsvm stopped at its iteration limit WITHOUT CONVERGING on:" + unconverged + " those accuracies are of unconverged solutions.");
   if (!not_separated.empty())
     table.notes.push_back("The training set is NOT separated by the SVM on:" + not_separated + " those SVMs are soft-margin solutions with C = " +
                           number(r.at("svm_c").get<double>(), "%g") + ".");
+}
+
+}  // namespace
+
+StudyTable study_table(const nlohmann::json& r) {
+  StudyTable table;
+  table.header = {heading(r), "init", "after"};
+  svm_rows(table, r);
+  metric_rows(table, r);
+  note_rows(table, r);
   return table;
 }
 

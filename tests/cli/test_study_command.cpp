@@ -2,6 +2,8 @@
 // the SVM accuracies match the written kernels, and a task with three classes is refused.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -28,7 +30,7 @@ TEST_CASE("kernelscope study runs the after-kernel protocol and writes one resul
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
   for (const char* row : {"network test accuracy", "SVM test accuracy, NTK", "SVM test accuracy, conjugate kernel", "alignment of conjugate kernel with NTK",
-                          "invariance to 1-pixel shifts", "invariance to ±0.25 rad rotations", "invariance to zoom", "quadrant-swap score"})
+                          "invariance to 1-pixel shifts", "invariance to ±0.25 rad rotations", "invariance to zoom", "quadrant-swap score", "patch-shuffle score"})
     CHECK(result.output.find(row) != std::string::npos);
   CHECK(fs::exists(dir / "s" / "results.md"));
   CHECK(result.output.find("kernelscope-partial") == std::string::npos);  // the user is told final paths, never temporary ones
@@ -47,7 +49,7 @@ TEST_CASE("kernelscope study runs the after-kernel protocol and writes one resul
       const std::string base = std::string(kernel) + "_" + stage;
       const SvmModel model = fit_svm(read_npy(dir / "s" / (base + "_train.npy")), run.task.train.labels);
       CHECK(svm_accuracy(model, read_npy(dir / "s" / (base + "_test_train.npy")), run.task.test.labels) == svm["test_accuracy"].get<double>());
-      for (const char* measure : {"shift", "rotation", "zoom", "quadrant_swap"}) {
+      for (const char* measure : {"shift", "rotation", "zoom", "quadrant_swap", "patch_shuffle"}) {
         const double score = json["invariance"][stage][measure].get<double>();
         CHECK(score > 0.0);
         CHECK(score < 1.0);
@@ -87,6 +89,54 @@ TEST_CASE("kernelscope study runs the after-kernel protocol and writes one resul
   CHECK(result.exit_code != 0);
   CHECK(result.output.find("the SVMs need two classes") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "t"));
+  fs::remove_all(dir);
+}
+
+}  // namespace ks
+
+namespace ks {
+
+TEST_CASE("kernelscope study --seeds K: independent runs, each as a one-seed study gives it, summarised as mean ± standard error") {
+  const fs::path root = test::shared_datasets();
+  if (root.empty()) {
+    MESSAGE("skipped: ../shared/datasets not found");
+    return;
+  }
+  const fs::path dir = fs::temp_directory_path() / ("kernelscope-study-seeds-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const std::string common = "study --data mnist:" + (root / "mnist").string() + " --classes 3,8 --arch vgg:4 --epochs 1 --train-size 64 --test-size 32 --invariance-size 8 ";
+  test::CommandResult result = test::run_cli(common + "--seed 4 --seeds 3 --no-kernel-files --out " + (dir / "three").string());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.output.find("3 seeds: mean ± standard error") != std::string::npos);
+  nlohmann::json json;
+  std::ifstream(dir / "three" / "results.json") >> json;
+  CHECK(json["seeds"] == nlohmann::json::array({4, 5, 6}));
+  REQUIRE(json["runs"].size() == 3);
+  for (int seed : {4, 5, 6}) CHECK(fs::exists(dir / "three" / ("seed-" + std::to_string(seed)) / "run" / "config.json"));
+  // The middle seed's numbers are those of a study with that seed alone.
+  result = test::run_cli(common + "--seed 5 --no-kernel-files --out " + (dir / "one").string());
+  REQUIRE(result.exit_code == 0);
+  nlohmann::json one;
+  std::ifstream(dir / "one" / "results.json") >> one;
+  CHECK(one["svm"]["ntk"]["after"]["test_accuracy"] == json["runs"][1]["svm"]["ntk"]["after"]["test_accuracy"]);
+  CHECK(one["invariance"]["after"]["patch_shuffle"] == json["runs"][1]["invariance"]["after"]["patch_shuffle"]);
+  // Every number: the mean of the runs' values and Long's standard error, sd (n − 1) / √n.
+  for (const char* path : {"/svm/ntk/after/test_accuracy", "/invariance/init/shift", "/metrics/after/cka_conjugate_ntk"}) {
+    INFO(path);
+    const nlohmann::json::json_pointer at(path);
+    std::vector<double> values;
+    for (const nlohmann::json& run : json["runs"]) values.push_back(run[at].get<double>());
+    const double mean = (values[0] + values[1] + values[2]) / 3.0;
+    double squares = 0.0;
+    for (double v : values) squares += (v - mean) * (v - mean);
+    CHECK(json[at]["mean"].get<double>() == doctest::Approx(mean).epsilon(1e-14));
+    CHECK(json[at]["se"].get<double>() == doctest::Approx(std::sqrt(squares / 2.0) / std::sqrt(3.0)).epsilon(1e-12));
+  }
+  std::stringstream markdown;
+  markdown << std::ifstream(dir / "three" / "results.md").rdbuf();
+  CHECK(markdown.str() == study_table_markdown(study_table(json)));
+  CHECK(markdown.str().find(" ± ") != std::string::npos);
   fs::remove_all(dir);
 }
 
