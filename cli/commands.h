@@ -29,7 +29,7 @@ struct TrainCommandOptions {
   uint64_t seed = 0;
   std::string out;
   std::string out_label;  // how the final message names the run directory (default: out)
-  bool overwrite = false, quiet = false, augment = false;
+  bool overwrite = false, quiet = false, augment = false, keras_augment = false;
 };
 void add_training_options(CLI::App* cmd, TrainCommandOptions& options);  // everything but --out, --overwrite, --quiet
 int run_train(const TrainCommandOptions& options);

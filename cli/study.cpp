@@ -157,6 +157,7 @@ nlohmann::json study_json(const Run& run, const StudyOptions& o, const StudyResu
                             {"test_size", run.task.test.size()},
                             {"epochs", run.config.training.epochs},
                             {"augment", run.config.training.augment},
+                            {"augmentation", run.config.training.augment ? (run.config.training.keras_augment ? "Keras (rotations)" : "rotations and shifts") : "none"},
                             {"network_test_accuracy", {{"init", result.network_accuracy[0]}, {"after", result.network_accuracy[1]}}},
                             {"svm_c", o.svm_c},
                             {"svm_kernel_scaled_by_mean_norm", o.scale_kernel},
@@ -194,7 +195,7 @@ Run study_training(StudyOptions& o, const std::filesystem::path& dir) {
 
 // Keys that describe the study rather than measure it: kept from the first seed's results, not summarised.
 bool descriptive(const std::string& key) {
-  static const std::set<std::string> keys{"model", "classes", "train_size", "test_size", "augment", "svm_c", "svm_kernel_scaled_by_mean_norm",
+  static const std::set<std::string> keys{"model", "classes", "train_size", "test_size", "augment", "augmentation", "svm_c", "svm_kernel_scaled_by_mean_norm",
                                           "images", "seconds", "seed"};
   return keys.count(key) > 0;
 }

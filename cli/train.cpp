@@ -52,7 +52,8 @@ static TrainOptions training_options(const TrainCommandOptions& o, const Task& t
   t.loss = o.loss.empty() ? default_loss(task.outputs()) : parse_loss(o.loss);
   t.seed = o.seed;
   t.checkpoint_every = o.checkpoint_every;
-  t.augment = o.augment;
+  t.augment = o.augment || o.keras_augment;
+  t.keras_augment = o.keras_augment;
   t.optimizer.kind = parse_optimizer(o.optimizer);
   t.optimizer.momentum = o.momentum;
   t.optimizer.dampening = o.dampening;
@@ -190,7 +191,10 @@ void add_training_options(CLI::App* cmd, TrainCommandOptions& o) {
   cmd->add_option("--train-labels", o.train_labels, "IDX training labels file");
   cmd->add_option("--test-images", o.test_images, "IDX test images file");
   cmd->add_option("--test-labels", o.test_labels, "IDX test labels file");
-  cmd->add_flag("--augment", o.augment, "Augment each batch: random rotations within ±15° and 1-pixel shifts (images only; replayed exactly)");
+  CLI::Option* augment = cmd->add_flag("--augment", o.augment, "Augment each batch: random rotations within ±15° and 1-pixel shifts (images only; replayed exactly)");
+  cmd->add_flag("--keras-augment", o.keras_augment,
+                "Augment as Long's Keras code does: rotations within ±15°, edges repeated, no shifts (its width_shift_range=1 draws only 0)")
+      ->excludes(augment);
 }
 
 Command register_train(CLI::App& app) {

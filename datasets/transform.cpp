@@ -23,8 +23,16 @@ double snapped(double coordinate) {
   return std::abs(coordinate - nearest) < 1e-9 ? nearest : coordinate;
 }
 
-// Bilinear sample of one plane (H, W) at (y, x); zero outside.
-double sample(const double* plane, int64_t H, int64_t W, double y, double x) {
+// How a sample outside the image is filled: zeros, or the nearest edge pixel (Keras's default fill_mode 'nearest').
+enum class Fill { zero, nearest };
+
+// Bilinear sample of one plane (H, W) at (y, x); zero outside, or with `nearest` the point clamped into the image
+// first (for linear interpolation the same as repeating the edge pixels, as scipy's mode 'nearest').
+double sample(const double* plane, int64_t H, int64_t W, double y, double x, Fill fill) {
+  if (fill == Fill::nearest) {
+    y = std::clamp(y, 0.0, static_cast<double>(H - 1));
+    x = std::clamp(x, 0.0, static_cast<double>(W - 1));
+  }
   y = snapped(y);
   x = snapped(x);
   const double y0 = std::floor(y), x0 = std::floor(x);
@@ -43,7 +51,7 @@ double sample(const double* plane, int64_t H, int64_t W, double y, double x) {
 
 // out(y, x) = in(source(y, x)) for every plane, with source given per output pixel.
 template <typename Source>
-Tensor resample(const Tensor& images, Source source) {
+Tensor resample(const Tensor& images, Source source, Fill fill = Fill::zero) {
   Tensor out(images.shape());
   const int64_t planes = images.dim(0) * images.dim(1), H = images.dim(2), W = images.dim(3);
   for (int64_t p = 0; p < planes; ++p)
@@ -51,12 +59,12 @@ Tensor resample(const Tensor& images, Source source) {
       for (int64_t x = 0; x < W; ++x) {
         double sy, sx;
         source(y, x, sy, sx);
-        out[(p * H + y) * W + x] = sample(images.data() + p * H * W, H, W, sy, sx);
+        out[(p * H + y) * W + x] = sample(images.data() + p * H * W, H, W, sy, sx, fill);
       }
   return out;
 }
 
-Tensor rotate_one(const Tensor& images, double radians) {
+Tensor rotate_one(const Tensor& images, double radians, Fill fill = Fill::zero) {
   const double cy = 0.5 * static_cast<double>(images.dim(2) - 1), cx = 0.5 * static_cast<double>(images.dim(3) - 1);
   const double c = math::cos(radians), s = math::sin(radians);
   // Counter-clockwise on screen (y down): the output pixel comes from the inverse rotation of its offset.
@@ -64,7 +72,7 @@ Tensor rotate_one(const Tensor& images, double radians) {
     const double oy = static_cast<double>(y) - cy, ox = static_cast<double>(x) - cx;
     sx = cx + c * ox - s * oy;
     sy = cy + s * ox + c * oy;
-  });
+  }, fill);
 }
 
 }  // namespace
@@ -132,6 +140,22 @@ Tensor shuffle_patches(const Tensor& images, int64_t k, uint64_t seed) {
         for (int64_t x = 0; x < pw; ++x)
           out[(p * H + (q / k) * ph + y) * W + (q % k) * pw + x] = images[(p * H + (from / k) * ph + y) * W + (from % k) * pw + x];
     }
+  return out;
+}
+
+Tensor keras_augment_images(const Tensor& images, uint64_t seed, uint64_t stream) {
+  check_images(images, "keras_augment_images");
+  Rng rng(seed * 0x9E3779B97F4A7C15ULL + stream + 1);
+  const int64_t N = images.dim(0), size = images.numel() / N;
+  Tensor out(images.shape());
+  Shape one = images.shape();
+  one[0] = 1;
+  for (int64_t n = 0; n < N; ++n) {
+    const double degrees = rng.uniform(-15.0, 15.0);  // ROTATION_RANGE; width_shift_range = 1 draws only 0
+    Tensor image(one, std::vector<double>(images.data() + n * size, images.data() + (n + 1) * size));
+    const Tensor turned = rotate_one(image, degrees * 3.14159265358979323846 / 180.0, Fill::nearest);
+    std::copy_n(turned.data(), size, out.data() + n * size);
+  }
   return out;
 }
 

@@ -22,5 +22,9 @@ Tensor shuffle_patches(const Tensor& images, int64_t k, uint64_t seed);
 // Training augmentation: per image, a rotation uniform in ±max_radians and shifts dx, dy uniform in {−1, 0, 1}, drawn from
 // an Rng seeded by (seed, stream): the same seed and stream give the same images.
 Tensor augment_images(const Tensor& images, uint64_t seed, uint64_t stream, double max_radians = 15.0 * 3.14159265358979323846 / 180.0);
+// Long's augmentation as his Keras code runs it: ImageDataGenerator(rotation_range=15, width_shift_range=1,
+// height_shift_range=1). An int shift range of 1 draws its shift from range(1), so always 0: per image, only a rotation
+// uniform in ±15°, bilinear, the outside filled from the nearest edge pixel (fill_mode 'nearest', Keras's default).
+Tensor keras_augment_images(const Tensor& images, uint64_t seed, uint64_t stream);
 
 }  // namespace ks

@@ -49,6 +49,7 @@ json to_json(const RunConfig& c) {
         {"seed", c.training.seed},
         {"checkpoint_every", c.training.checkpoint_every},
         {"augment", c.training.augment},
+        {"augmentation", c.training.augment ? (c.training.keras_augment ? "keras" : "rotations and shifts") : "none"},
         {"lr_cosine", c.training.lr_cosine},
         {"lr_min", c.training.lr_min},
         {"warmup_steps", c.training.warmup_steps},
@@ -93,6 +94,13 @@ RunConfig run_config_from_json(const json& j) {
   c.training.seed = training.at("seed");
   c.training.checkpoint_every = training.at("checkpoint_every");
   c.training.augment = training.value("augment", false);
+  // Absent in runs written before Keras's augmentation: then --augment meant ours.
+  const std::string style = training.value("augmentation", std::string(c.training.augment ? "rotations and shifts" : "none"));
+  if (style != "none" && style != "rotations and shifts" && style != "keras")
+    throw std::invalid_argument("training.augmentation is '" + style + "' (none, rotations and shifts, or keras)");
+  if ((style != "none") != c.training.augment)
+    throw std::invalid_argument("training.augmentation '" + style + "' contradicts training.augment " + (c.training.augment ? "true" : "false"));
+  c.training.keras_augment = style == "keras";
   c.training.lr_cosine = training.value("lr_cosine", false);  // absent in runs written before schedules other than step
   c.training.lr_min = training.value("lr_min", 0.0);
   c.training.warmup_steps = training.value("warmup_steps", int64_t{0});

@@ -46,6 +46,7 @@ Tensor step_inputs(const Dataset& data, const std::vector<int64_t>& batch, int64
   Tensor inputs = gather_inputs(data, batch);
   if (!augmentation.enabled) return inputs;
   if (inputs.rank() != 4) throw std::invalid_argument("augmentation needs images (N, C, H, W); the training inputs are " + shape_string(inputs.shape()));
+  if (augmentation.keras) return keras_augment_images(inputs, augmentation.seed, static_cast<uint64_t>(step));
   return augment_images(inputs, augmentation.seed, static_cast<uint64_t>(step));
 }
 

@@ -32,6 +32,7 @@ struct TrainOptions {
   uint64_t seed = 0;                // the shuffling seed
   int64_t checkpoint_every = 0;     // 0 = no intermediate checkpoints
   bool augment = false;             // random rotations within ±15° and 1-pixel shifts, drawn per step from the seed
+  bool keras_augment = false;       // with augment: Long's Keras augmentation instead (rotations within ±15° only)
   OptimizerOptions optimizer;       // plain SGD unless chosen
   // Training to a loss target, as Long's run_ak_experiment.py: 10 epochs, then chunks of 20, 40, … until the training
   // loss after a chunk is at most loss_target, or max_epochs are done (epochs is then unused). 0: off.
@@ -67,8 +68,9 @@ Tensor gather_inputs(const Dataset& data, const std::vector<int64_t>& positions)
 struct Augmentation {
   bool enabled = false;
   uint64_t seed = 0;
+  bool keras = false;  // keras_augment_images (rotation only, Long's) instead of augment_images
 };
-inline Augmentation augmentation_of(const TrainOptions& options) { return {options.augment, options.seed}; }
+inline Augmentation augmentation_of(const TrainOptions& options) { return {options.augment, options.seed, options.keras_augment}; }
 // The inputs step `step` trains on: the batch, augmented when augmentation is on.
 Tensor step_inputs(const Dataset& data, const std::vector<int64_t>& batch, int64_t step, const Augmentation& augmentation);
 std::vector<int> gather_labels(const Dataset& data, const std::vector<int64_t>& positions);

@@ -38,7 +38,8 @@ std::string heading(const nlohmann::json& r) {
   const nlohmann::json& classes = r.at("classes");
   std::string out = r.at("model").get<std::string>() + ", " + classes.at(0).get<std::string>() + " vs " + classes.at(1).get<std::string>() + " (" +
                     std::to_string(r.at("train_size").get<int64_t>()) + " train, " + std::to_string(r.at("test_size").get<int64_t>()) + " test, " +
-                    cell(r.at("epochs"), "%.0f") + " epochs" + (r.at("augment").get<bool>() ? ", augmented" : "");
+                    cell(r.at("epochs"), "%.0f") + " epochs";
+  if (r.at("augment").get<bool>()) out += ", augmented" + (r.contains("augmentation") ? ": " + r.at("augmentation").get<std::string>() : std::string());
   if (r.contains("seeds")) out += ", " + std::to_string(r.at("seeds").size()) + " seeds: mean ± standard error";
   return out + ")";
 }

@@ -138,3 +138,36 @@ TEST_CASE("train --arch mlp --num-parameters --loss-target records the sized spe
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("train --keras-augment records Long's augmentation and replays it; with --augment, or a damaged record, it is refused") {
+  namespace fs = std::filesystem;
+  const fs::path root = test::shared_datasets();
+  if (root.empty()) {
+    MESSAGE("skipped: ../shared/datasets not found");
+    return;
+  }
+  const fs::path dir = fs::temp_directory_path() / ("kernelscope-keras-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const std::string data = "--data mnist:" + (root / "mnist").string() + " --classes 3,8 --arch conv:2,M --epochs 1 --batch 8 --train-size 16 --test-size 4 ";
+  test::CommandResult result = test::run_cli("train --quiet " + data + "--keras-augment --out " + (dir / "run").string());
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  nlohmann::json config;
+  std::ifstream(dir / "run" / "config.json") >> config;
+  CHECK(config["training"]["augment"] == true);
+  CHECK(config["training"]["augmentation"] == "keras");
+  const Run run = load_run(dir / "run");
+  CHECK(run.config.training.keras_augment);
+  const Parameters replayed = run.parameters_at(static_cast<int64_t>(run.steps.size()));
+  for (size_t k = 0; k < replayed.size(); ++k) CHECK(test::bit_equal(replayed[k], run.thetaT[k]));
+  result = test::run_cli("train --quiet " + data + "--keras-augment --augment --out " + (dir / "both").string());
+  CHECK(result.exit_code != 0);
+  CHECK(!fs::exists(dir / "both"));
+  config["training"]["augmentation"] = "sideways";
+  std::ofstream(dir / "run" / "config.json") << config.dump();
+  CHECK_THROWS_WITH(load_run(dir / "run"), doctest::Contains("training.augmentation is 'sideways'"));
+  fs::remove_all(dir);
+}
+
+}  // namespace ks

@@ -67,3 +67,32 @@ TEST_CASE("translation, rotation, zoom, quadrant swap and patch shuffle move pix
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("Long's Keras augmentation: rotations within ±15° with the edges repeated, never a shift, reproducible") {
+  Rng rng(8);
+  // A constant image stays constant only when the outside is filled from the edge (zeros would darken the corners).
+  Tensor flat({6, 1, 8, 8});
+  for (int64_t i = 0; i < flat.numel(); ++i) flat[i] = 0.7;
+  const Tensor turned = keras_augment_images(flat, 3, 1);
+  for (int64_t i = 0; i < turned.numel(); ++i) CHECK(turned[i] == doctest::Approx(0.7).epsilon(1e-15));
+  const Tensor ours = augment_images(flat, 3, 1);
+  double darkest = 1.0;
+  for (int64_t i = 0; i < ours.numel(); ++i) darkest = std::min(darkest, ours[i]);
+  CHECK(darkest < 0.5);
+  // Rotation only: the centre pixel of an odd-sized image with a bright centre cross stays where it is (a 1-pixel shift
+  // would move it), and the cross turns by at most 15°: its arm 2 pixels out moves by 2 sin 15° ≈ 0.52 pixel at most.
+  Tensor cross({20, 1, 9, 9});
+  for (int64_t n = 0; n < 20; ++n)
+    for (int64_t k = 0; k < 9; ++k) cross[(n * 9 + 4) * 9 + k] = cross[(n * 9 + k) * 9 + 4] = 1.0;
+  const Tensor moved = keras_augment_images(cross, 5, 2);
+  for (int64_t n = 0; n < 20; ++n) {
+    CHECK(moved[(n * 9 + 4) * 9 + 4] == doctest::Approx(1.0).epsilon(1e-12));
+    CHECK(moved[(n * 9 + 4) * 9 + 6] > 0.45);
+  }
+  CHECK(test::bit_equal(keras_augment_images(cross, 5, 2), moved));
+  CHECK_FALSE(test::bit_equal(keras_augment_images(cross, 5, 3), moved));
+}
+
+}  // namespace ks

@@ -274,7 +274,9 @@ TEST_CASE("the EPK of a conv net with max-pooling is exact and gives the same bi
   }
 }
 
-TEST_CASE("with training-time augmentation the EPK replays the augmented batches and stays exact") {
+TEST_CASE("with training-time augmentation (ours and Long's Keras one) the EPK replays the augmented batches and stays exact") {
+  for (bool keras : {false, true}) {
+  INFO((keras ? "Keras augmentation" : "rotations and shifts"));
   Rng rng(4);
   const Dataset data = test::pixel_threshold_dataset(rng, 24, 6, 14);
   const test::Network network_ = test::network({"conv:3,M", {1, 6, 6}, 1, InitKind::he_normal, 1});
@@ -282,6 +284,7 @@ TEST_CASE("with training-time augmentation the EPK replays the augmented batches
   const Parameters& theta = network_.theta;
   TrainOptions options = sgd(2, 8, 0.3);
   options.augment = true;
+  options.keras_augment = keras;
   const TrainResult trained = train(*model, theta, data, data, options);
   const Parameters& thetaT = trained.final_parameters;
   const Tensor test = test::random_tensor({5, 1, 6, 6}, rng, 0.0, 1.0);
@@ -292,6 +295,10 @@ TEST_CASE("with training-time augmentation the EPK replays the augmented batches
   // Ignoring the augmentation replays another trajectory: the network it ends at is not the trained one.
   TrainingRecord plain{&data, &trained.steps, 0.0, LossKind::logistic};
   CHECK_FALSE(test::bit_equal(exact_path_kernel(*model, theta, test, plain).final_parameters[0], thetaT[0]));
+  // And the other augmentation's images are other images too.
+  TrainingRecord other{&data, &trained.steps, 0.0, LossKind::logistic, {true, options.seed, !keras}};
+  CHECK_FALSE(test::bit_equal(exact_path_kernel(*model, theta, test, other).final_parameters[0], thetaT[0]));
+  }
 }
 
 TEST_CASE("a layer kind added through the contract alone (average pooling, k x k and global) keeps the EPK exact") {
