@@ -1,6 +1,7 @@
 // `kernelscope study`: Long's after-kernel protocol end to end. Trains (through `train`), computes the NTK and conjugate
 // kernel at θ_0 and θ_T, fits hard-margin SVMs on each, compares the kernels and measures invariance; writes one table.
 // The mathematics is the library's (kernels/ntk.h, svm.h, metrics.h, invariance.h); this file runs the stages and reports.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include "kernels/svm.h"
 #include "nn/run.h"
 #include "render/html.h"
+#include "render/claims.h"
 #include "render/study_table.h"
 
 namespace ks::cli {
@@ -36,6 +38,7 @@ struct StudyOptions {
   double svm_c = 1e6;
   int64_t invariance_size = 200;
   int64_t seeds = 1;  // independent runs: seeds seed, seed + 1, ...; every number reported as mean ± standard error
+  std::vector<double> learning_rates;  // Long's learning-rate study: each rate in lr-R/, all trained to --loss-target
 };
 
 // One kernel at one point of training: its train Gram, its test-versus-train block, and the SVM on it.
@@ -148,6 +151,19 @@ void study_invariance(const Run& run, const StudyOptions& o, StudyResult& result
   for (bool after : {false, true}) result.invariance[after] = measure_invariance(*run.model, after ? run.thetaT : run.theta0, sample);
 }
 
+// The epochs trained (with a loss target, not --epochs) and the training loss after the last, from the run's metrics.json.
+std::pair<int64_t, double> epochs_trained(const Run& run) {
+  const std::filesystem::path file = run.directory / "metrics.json";
+  try {
+    nlohmann::json metrics;
+    std::ifstream(file) >> metrics;
+    const nlohmann::json& epochs = metrics.at("epochs");
+    return {static_cast<int64_t>(epochs.size()), epochs.back().at("train_loss").get<double>()};
+  } catch (const nlohmann::json::exception& error) {
+    throw std::runtime_error(file.string() + ": no per-epoch training loss (" + error.what() + "); train the run again");
+  }
+}
+
 // results.json: everything the table shows, so the table (here and in `report`) is made from it alone.
 nlohmann::json study_json(const Run& run, const StudyOptions& o, const StudyResult& result) {
   const char* stage[2] = {"init", "after"};
@@ -155,10 +171,13 @@ nlohmann::json study_json(const Run& run, const StudyOptions& o, const StudyResu
                             {"classes", run.task.train.class_names},
                             {"train_size", run.task.train.size()},
                             {"test_size", run.task.test.size()},
-                            {"epochs", run.config.training.epochs},
+                            {"epochs", epochs_trained(run).first},
+                            {"loss_target", run.config.training.loss_target},
                             {"augment", run.config.training.augment},
                             {"augmentation", run.config.training.augment ? (run.config.training.keras_augment ? "Keras (rotations)" : "rotations and shifts") : "none"},
                             {"network_test_accuracy", {{"init", result.network_accuracy[0]}, {"after", result.network_accuracy[1]}}},
+                            {"final_train_loss", epochs_trained(run).second},
+                            {"learning_rate", run.config.training.learning_rate},
                             {"svm_c", o.svm_c},
                             {"svm_kernel_scaled_by_mean_norm", o.scale_kernel},
                             {"metrics", result.metrics},
@@ -196,7 +215,7 @@ Run study_training(StudyOptions& o, const std::filesystem::path& dir) {
 // Keys that describe the study rather than measure it: kept from the first seed's results, not summarised.
 bool descriptive(const std::string& key) {
   static const std::set<std::string> keys{"model", "classes", "train_size", "test_size", "augment", "augmentation", "svm_c", "svm_kernel_scaled_by_mean_norm",
-                                          "images", "seconds", "seed"};
+                                          "images", "seconds", "seed", "learning_rate", "loss_target"};
   return keys.count(key) > 0;
 }
 
@@ -270,28 +289,66 @@ nlohmann::json study_seed(StudyOptions o, const std::filesystem::path& dir, Stag
   return results;
 }
 
-int run_study(StudyOptions o) {
-  RunWriter writer(o.out, {"study", o.overwrite, {}});
-  const std::filesystem::path dir = writer.directory();
-  Stages stages(static_cast<int>(4 * o.seeds + 1));
+// One configuration's seeds in `dir` (dir itself for one seed, else dir/seed-S): one seed's results, or their summary.
+nlohmann::json study_seeds(const StudyOptions& o, const std::filesystem::path& dir, Stages& stages) {
   std::vector<nlohmann::json> runs;
   for (int64_t k = 0; k < o.seeds; ++k) {
     StudyOptions one = o;
     one.train.seed = o.train.seed + static_cast<uint64_t>(k);
-    const std::filesystem::path seed_dir = o.seeds == 1 ? dir : dir / ("seed-" + std::to_string(one.train.seed));
-    std::filesystem::create_directories(seed_dir);
-    one.out = o.seeds == 1 ? o.out : (std::filesystem::path(o.out) / seed_dir.filename()).string();
-    runs.push_back(study_seed(one, seed_dir, stages));
+    const std::string name = o.seeds == 1 ? "" : "seed-" + std::to_string(one.train.seed);
+    std::filesystem::create_directories(dir / name);
+    one.out = (std::filesystem::path(o.out) / name).string();
+    runs.push_back(study_seed(one, dir / name, stages));
+  }
+  return o.seeds == 1 ? runs.front() : summarise_seeds(runs);
+}
+
+nlohmann::json claims_json(const std::vector<Claim>& claims) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Claim& c : claims) out.push_back({{"claim", c.claim}, {"evidence", c.evidence}, {"verdict", c.verdict}});
+  return out;
+}
+
+// Long's learning-rate study: every rate's seeds in lr-R/, one row per rate, and claim (6).
+nlohmann::json learning_rate_study(const StudyOptions& o, const std::filesystem::path& dir, Stages& stages, std::string& markdown) {
+  std::vector<double> rates = o.learning_rates;
+  std::sort(rates.begin(), rates.end());
+  std::vector<nlohmann::json> per_rate;
+  for (double rate : rates) {
+    StudyOptions one = o;
+    one.train.lr = rate;
+    const std::string name = "lr-" + number(rate, "%g");
+    one.out = (std::filesystem::path(o.out) / name).string();
+    per_rate.push_back(study_seeds(one, dir / name, stages));
+    std::ofstream(dir / name / "results.md") << study_table_markdown(study_table(per_rate.back())) << "\n" << claims_markdown(study_claims(per_rate.back()));
+  }
+  const std::vector<Claim> claims = learning_rate_claims(rates, per_rate);
+  markdown = learning_rate_table_markdown(rates, per_rate) + "\n" + claims_markdown(claims);
+  return {{"learning_rates", rates}, {"by_learning_rate", per_rate}, {"claims", claims_json(claims)}};
+}
+
+int run_study(StudyOptions o) {
+  RunWriter writer(o.out, {"study", o.overwrite, {}});
+  const std::filesystem::path dir = writer.directory();
+  const int64_t configurations = std::max<int64_t>(1, static_cast<int64_t>(o.learning_rates.size()));
+  Stages stages(static_cast<int>(4 * o.seeds * configurations + 1));
+  nlohmann::json results;
+  std::string markdown;
+  if (o.learning_rates.empty()) {
+    results = study_seeds(o, dir, stages);
+    const std::vector<Claim> claims = study_claims(results);
+    results["claims"] = claims_json(claims);
+    markdown = study_table_markdown(study_table(results)) + "\n" + claims_markdown(claims);
+  } else {
+    results = learning_rate_study(o, dir, stages, markdown);
   }
   stages.begin("writing the results");
-  nlohmann::json results = o.seeds == 1 ? runs.front() : summarise_seeds(runs);
-  const std::string table = study_table_markdown(study_table(results));
   results["seconds"] = stages.seconds();
   std::ofstream(dir / "results.json") << results.dump(2) << "\n";
-  std::ofstream(dir / "results.md") << table;
+  std::ofstream(dir / "results.md") << markdown;
   writer.finish();
-  std::printf("%s\nwritten to %s (results.md, results.json%s, %s) in %.0f s\n", table.c_str(), o.out.c_str(),
-              o.no_kernel_files ? "" : ", the kernels as .npy", o.seeds == 1 ? "run/" : "seed-*/", results["seconds"].get<double>());
+  std::printf("%s\nwritten to %s (results.md, results.json%s) in %.0f s\n", markdown.c_str(), o.out.c_str(),
+              o.no_kernel_files ? "" : ", the kernels as .npy", results["seconds"].get<double>());
   return 0;
 }
 
@@ -311,6 +368,10 @@ Command register_study(CLI::App& app) {
   cmd->add_option("--seeds", o->seeds, "Independent runs (seeds --seed, --seed + 1, ...): every number as mean ± standard error (Long: 5)")
       ->check(whole_number(1))
       ->capture_default_str();
+  cmd->add_option("--learning-rates", o->learning_rates,
+                  "Long's learning-rate study: each rate (comma-separated) trained with --loss-target, a row per rate, claim (6)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-kernel-files", o->no_kernel_files, "Do not write the kernels as .npy");
   cmd->add_option("--out", o->out, "Output directory (written under a temporary name, renamed when complete)")->required();
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");

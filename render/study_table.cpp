@@ -1,6 +1,7 @@
 // The study table's rows from results.json, and their Markdown and HTML forms.
 #include "render/study_table.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 
@@ -102,6 +103,34 @@ StudyTable study_table(const nlohmann::json& r) {
   metric_rows(table, r);
   note_rows(table, r);
   return table;
+}
+
+std::string learning_rate_table_markdown(const std::vector<double>& rates, const std::vector<nlohmann::json>& results) {
+  std::string out = "| learning rate | epochs | final training loss | network test accuracy | after-kernel SVM test accuracy | quadrant swap | "
+                    "patch shuffle | shift | rotation | zoom |\n|---|---|---|---|---|---|---|---|---|---|\n";
+  for (size_t k = 0; k < rates.size(); ++k) {
+    const nlohmann::json& r = results[k];
+    out += "| " + number(rates[k], "%g") + " | " + cell(r.at("epochs"), "%.0f") + " | " + cell(r.at("final_train_loss"), "%.4f") + " | " +
+           percent(r.at("network_test_accuracy").at("after")) + " | " + percent(r.at("svm").at("ntk").at("after").at("test_accuracy"));
+    for (const char* key : {"quadrant_swap", "patch_shuffle", "shift", "rotation", "zoom"})
+      out += " | " + (r.contains("invariance") ? cell(r.at("invariance").at("after").at(key), "%.4f") : std::string("–"));
+    out += " |\n";
+  }
+  for (size_t k = 0; k < rates.size(); ++k) {
+    const nlohmann::json& r = results[k];
+    const double target = r.value("loss_target", 0.0);
+    const nlohmann::json& loss = r.at("final_train_loss");
+    double worst = 0.0;
+    if (loss.is_object())
+      for (const nlohmann::json& value : loss.at("values")) worst = std::max(worst, value.get<double>());
+    else
+      worst = loss.get<double>();
+    if (target > 0.0 && worst > target)
+      out += "\nAt learning rate " + number(rates[k], "%g") + " a run stopped at its maximum epochs with training loss " + number(worst, "%.4f") +
+             ", above the target " + number(target, "%g") + ": its row is not at the same training loss.\n";
+  }
+  if (results.front().value("loss_target", 0.0) <= 0.0) out += "\nNo --loss-target: the rates' rows are not at the same training loss.\n";
+  return out;
 }
 
 std::string study_table_markdown(const StudyTable& table) {

@@ -18,5 +18,7 @@ struct StudyTable {
 StudyTable study_table(const nlohmann::json& results);
 std::string study_table_markdown(const StudyTable& table);
 std::string study_table_html(const StudyTable& table);
+// Long's learning-rate study: one row per rate (its results.json, one or several seeds), the after kernel's numbers.
+std::string learning_rate_table_markdown(const std::vector<double>& rates, const std::vector<nlohmann::json>& results);
 
 }  // namespace ks

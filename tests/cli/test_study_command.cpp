@@ -10,6 +10,7 @@
 #include "datasets/npy.h"
 #include "kernels/svm.h"
 #include "nn/run.h"
+#include "render/claims.h"
 #include "render/study_table.h"
 #include "tests/helpers.h"
 
@@ -59,7 +60,7 @@ TEST_CASE("kernelscope study runs the after-kernel protocol and writes one resul
   // The table is made from results.json alone: results.md is its Markdown form, the report shows the same rows from it.
   std::stringstream markdown;
   markdown << std::ifstream(dir / "s" / "results.md").rdbuf();
-  CHECK(markdown.str() == study_table_markdown(study_table(json)));
+  CHECK(markdown.str() == study_table_markdown(study_table(json)) + "\n" + claims_markdown(study_claims(json)));
   result = test::run_cli("report --run " + (dir / "s" / "run").string() + " --study " + (dir / "s").string() + " --test-size 2 --out " + (dir / "r").string());
   REQUIRE(result.exit_code == 0);
   std::stringstream page;
@@ -135,8 +136,44 @@ TEST_CASE("kernelscope study --seeds K: independent runs, each as a one-seed stu
   }
   std::stringstream markdown;
   markdown << std::ifstream(dir / "three" / "results.md").rdbuf();
-  CHECK(markdown.str() == study_table_markdown(study_table(json)));
+  CHECK(markdown.str() == study_table_markdown(study_table(json)) + "\n" + claims_markdown(study_claims(json)));
   CHECK(markdown.str().find(" ± ") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+}  // namespace ks
+
+namespace ks {
+
+TEST_CASE("kernelscope study --learning-rates: each rate to the loss target in lr-R/, one row per rate, and the claims judged") {
+  const fs::path root = test::shared_datasets();
+  if (root.empty()) {
+    MESSAGE("skipped: ../shared/datasets not found");
+    return;
+  }
+  const fs::path dir = fs::temp_directory_path() / ("kernelscope-study-rates-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  test::CommandResult result = test::run_cli("study --data mnist:" + (root / "mnist").string() +
+                                             " --classes 3,8 --arch mlp:16-16 --loss-target 0.3 --max-epochs 20 --train-size 64 --test-size 32 "
+                                             "--invariance-size 8 --seeds 2 --learning-rates 0.1,0.01 --no-kernel-files --out " + (dir / "s").string());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  nlohmann::json json;
+  std::ifstream(dir / "s" / "results.json") >> json;
+  CHECK(json["learning_rates"] == nlohmann::json::array({0.01, 0.1}));  // smallest first
+  REQUIRE(json["by_learning_rate"].size() == 2);
+  CHECK(json["by_learning_rate"][0]["runs"][0]["learning_rate"] == 0.01);
+  CHECK(fs::exists(dir / "s" / "lr-0.1" / "seed-1" / "run" / "config.json"));
+  CHECK(fs::exists(dir / "s" / "lr-0.01" / "results.md"));
+  REQUIRE(json["claims"].size() == 1);
+  CHECK(json["claims"][0]["claim"].get<std::string>().find("(6)") == 0);
+  CHECK(result.output.find("| 0.01 | 20 ± 0 |") != std::string::npos);  // the small rate ran to --max-epochs 20
+  CHECK(result.output.find("above the target 0.3") != std::string::npos);
+  // One rate's own study table holds claims (1) to (5).
+  std::stringstream own;
+  own << std::ifstream(dir / "s" / "lr-0.1" / "results.md").rdbuf();
+  CHECK(own.str().find("(1) after some epochs") != std::string::npos);
+  CHECK(own.str().find("(3) the MLP's after kernel is less global") != std::string::npos);
   fs::remove_all(dir);
 }
 
