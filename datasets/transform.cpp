@@ -143,37 +143,42 @@ Tensor shuffle_patches(const Tensor& images, int64_t k, uint64_t seed) {
   return out;
 }
 
-Tensor keras_augment_images(const Tensor& images, uint64_t seed, uint64_t stream) {
-  check_images(images, "keras_augment_images");
+namespace {
+
+// Every image of the batch through transform(rng, image) (image: (1, C, H, W)), one Rng for the batch seeded by
+// (seed, stream) and drawn from in image order: the same seed and stream give the same images.
+template <typename Transform>
+Tensor each_image(const Tensor& images, uint64_t seed, uint64_t stream, const Transform& transform) {
   Rng rng(seed * 0x9E3779B97F4A7C15ULL + stream + 1);
   const int64_t N = images.dim(0), size = images.numel() / N;
   Tensor out(images.shape());
   Shape one = images.shape();
   one[0] = 1;
   for (int64_t n = 0; n < N; ++n) {
-    const double degrees = rng.uniform(-15.0, 15.0);  // ROTATION_RANGE; width_shift_range = 1 draws only 0
-    Tensor image(one, std::vector<double>(images.data() + n * size, images.data() + (n + 1) * size));
-    const Tensor turned = rotate_one(image, degrees * 3.14159265358979323846 / 180.0, Fill::nearest);
-    std::copy_n(turned.data(), size, out.data() + n * size);
+    const Tensor image(one, std::vector<double>(images.data() + n * size, images.data() + (n + 1) * size));
+    const Tensor changed = transform(rng, image);
+    std::copy_n(changed.data(), size, out.data() + n * size);
   }
   return out;
 }
 
+}  // namespace
+
+Tensor keras_augment_images(const Tensor& images, uint64_t seed, uint64_t stream) {
+  check_images(images, "keras_augment_images");
+  return each_image(images, seed, stream, [](Rng& rng, const Tensor& image) {
+    const double degrees = rng.uniform(-15.0, 15.0);  // ROTATION_RANGE; width_shift_range = 1 draws only 0
+    return rotate_one(image, degrees * 3.14159265358979323846 / 180.0, Fill::nearest);
+  });
+}
+
 Tensor augment_images(const Tensor& images, uint64_t seed, uint64_t stream, double max_radians) {
   check_images(images, "augment_images");
-  Rng rng(seed * 0x9E3779B97F4A7C15ULL + stream + 1);
-  const int64_t N = images.dim(0), size = images.numel() / N;
-  Tensor out(images.shape());
-  Shape one = images.shape();
-  one[0] = 1;
-  for (int64_t n = 0; n < N; ++n) {
+  return each_image(images, seed, stream, [max_radians](Rng& rng, const Tensor& image) {
     const double angle = rng.uniform(-max_radians, max_radians);
     const int64_t dx = static_cast<int64_t>(rng.below(3)) - 1, dy = static_cast<int64_t>(rng.below(3)) - 1;
-    Tensor image(one, std::vector<double>(images.data() + n * size, images.data() + (n + 1) * size));
-    const Tensor moved = translate_images(rotate_one(image, angle), dx, dy);
-    std::copy_n(moved.data(), size, out.data() + n * size);
-  }
-  return out;
+    return translate_images(rotate_one(image, angle), dx, dy);
+  });
 }
 
 }  // namespace ks
