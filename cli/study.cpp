@@ -167,16 +167,17 @@ std::pair<int64_t, double> epochs_trained(const Run& run) {
 // results.json: everything the table shows, so the table (here and in `report`) is made from it alone.
 nlohmann::json study_json(const Run& run, const StudyOptions& o, const StudyResult& result) {
   const char* stage[2] = {"init", "after"};
+  const auto [epochs, final_loss] = epochs_trained(run);
   nlohmann::json results = {{"model", run.config.model.spec},
                             {"classes", run.task.train.class_names},
                             {"train_size", run.task.train.size()},
                             {"test_size", run.task.test.size()},
-                            {"epochs", epochs_trained(run).first},
+                            {"epochs", epochs},
                             {"loss_target", run.config.training.loss_target},
                             {"augment", run.config.training.augment},
                             {"augmentation", run.config.training.augment ? (run.config.training.keras_augment ? "Keras (rotations)" : "rotations and shifts") : "none"},
                             {"network_test_accuracy", {{"init", result.network_accuracy[0]}, {"after", result.network_accuracy[1]}}},
-                            {"final_train_loss", epochs_trained(run).second},
+                            {"final_train_loss", final_loss},
                             {"learning_rate", run.config.training.learning_rate},
                             {"svm_c", o.svm_c},
                             {"svm_kernel_scaled_by_mean_norm", o.scale_kernel},

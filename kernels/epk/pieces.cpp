@@ -141,6 +141,13 @@ Values shared(Tensor values) { return std::make_shared<const Tensor>(std::move(v
 using KeptOutputs = std::map<int64_t, std::shared_ptr<const KeptOutput>>;
 Tensor kept_output_at(const KeptOutputs& kept, int64_t layer, const std::vector<double>& t);
 
+// The index of the piece holding t among sorted, contiguous pieces: the first whose end lies beyond t (the last for t at
+// the very end).
+size_t holding(const std::vector<Piece>& pieces, double t) {
+  const auto found = std::upper_bound(pieces.begin(), pieces.end(), t, [](double x, const Piece& piece) { return x < piece.b; });
+  return found == pieces.end() ? pieces.size() - 1 : static_cast<size_t>(found - pieces.begin());
+}
+
 // One input's walk through the layers: `values` holds layer l's input at the Chebyshev points of degree `degree` of every
 // piece, (pieces·(degree+1), ...). Nonlinear layers split pieces where a unit's sign or a window's winner changes (the
 // sub-pieces' values are the parent's polynomial resampled: no forward again); parameterised layers raise the degree.
@@ -241,11 +248,10 @@ Tensor kept_output_at(const KeptOutputs& kept, int64_t layer, const std::vector<
   const int64_t size = values.numel() / values.dim(0), points = output.degree + 1;
   Tensor out = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(t.size())));  // every row resampled
   for (size_t j = 0; j < t.size(); ++j) {
-    auto holder = std::upper_bound(output.pieces.begin(), output.pieces.end(), t[j], [](double x, const Piece& piece) { return x < piece.b; });
-    if (holder == output.pieces.end()) --holder;
-    const std::vector<double> u{2.0 * (t[j] - holder->a) / (holder->b - holder->a) - 1.0};
-    const int64_t q = holder - output.pieces.begin();
-    resample(values.data() + q * points * size, size, output.degree, u, out.data() + static_cast<int64_t>(j) * size);
+    const size_t q = holding(output.pieces, t[j]);
+    const Piece& holder = output.pieces[q];
+    const std::vector<double> u{2.0 * (t[j] - holder.a) / (holder.b - holder.a) - 1.0};
+    resample(values.data() + static_cast<int64_t>(q) * points * size, size, output.degree, u, out.data() + static_cast<int64_t>(j) * size);
   }
   return out;
 }
@@ -273,9 +279,7 @@ Tensor Sweep::summed_input(size_t l, const std::vector<Piece>& pieces, const Ten
   std::vector<double> part(static_cast<size_t>(points * size));
   for (const KeptOutput* source : sources)
     for (size_t p = 0; p < pieces.size(); ++p) {
-      const double middle = 0.5 * (pieces[p].a + pieces[p].b);
-      size_t q = 0;
-      while (q + 1 < source->pieces.size() && source->pieces[q].b <= middle) ++q;
+      const size_t q = holding(source->pieces, 0.5 * (pieces[p].a + pieces[p].b));
       const Piece& parent = source->pieces[q];
       std::vector<double> u = chebyshev_points(highest, pieces[p].a, pieces[p].b);
       for (double& x : u) x = 2.0 * (x - parent.a) / (parent.b - parent.a) - 1.0;
