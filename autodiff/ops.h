@@ -107,6 +107,7 @@ struct Pool2dGeometry {
 };
 // argmax receives, per output, the flat input index of the window's maximum; ties go to the first in row-major order.
 void maxpool2d_forward(double* out, int64_t* argmax, const double* inp, const Pool2dGeometry& g);  // (N, C, Ho, Wo), (N, C, Ho, Wo), (N, C, H, W)
+void maxpool2d_forward_reference(double* out, int64_t* argmax, const double* inp, const Pool2dGeometry& g);  // the same, by branches
 void maxpool2d_backward(double* dinp, const double* dout, const int64_t* argmax, const Pool2dGeometry& g);
 void avgpool2d_forward(double* out, const double* inp, const Pool2dGeometry& g);
 void avgpool2d_backward(double* dinp, const double* dout, const Pool2dGeometry& g);

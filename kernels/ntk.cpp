@@ -7,18 +7,43 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <utility>
 #include <stdexcept>
 
 namespace ks {
 
 namespace {
 
-// Row tiles meet a column tile in groups of this many: one GEMM packs the column's per-sample gradients once for 256
-// rows instead of once per 32. Panels end on group boundaries, so GEMM shapes (and bits) do not depend on the budget.
+// Tiles per group (see Group below).
 constexpr int64_t kGroupTiles = 8;
 
-Tile make_tile(const Sequential& model, const Parameters& theta, const Tensor& inputs, int64_t first, KernelMethod requested) {
-  return tile_from_trace(trace_network(model, theta, sample_rows(inputs, first, std::min(kTileSamples, inputs.dim(0) - first))), first, requested);
+// The tile of samples [first, first + kTileSamples) traced in sub-batches of rows_per_tile samples, so each layer's
+// values stay in cache between the layers (a tile of 32 images of a conv net would spill them), its Jacobian-path rows
+// written at `rows` (width values each). The sub-batch size is fixed by the network: bits depend on neither N nor the
+// thread count.
+Tile trace_tile(const Sequential& model, const Parameters& theta, const Tensor& inputs, int64_t first, KernelMethod requested,
+                double* rows, int64_t width) {
+  const int64_t end = std::min(first + kTileSamples, inputs.dim(0)), step = rows_per_tile(model, inputs);
+  const int64_t C = output_count(model, inputs);
+  std::vector<Tile> parts;
+  for (int64_t begin = first; begin < end; begin += step) {
+    const int64_t count = std::min(step, end - begin);
+    parts.push_back(tile_into_rows(trace_network(model, theta, sample_rows(inputs, begin, count)), begin, requested,
+                                   rows + (begin - first) * C * width, width));
+  }
+  return join_tiles(std::move(parts));
+}
+
+// The Jacobian-path columns' width, from the layers' cost models (which do not depend on the batch).
+int64_t jacobian_width(const Sequential& model, const Tensor& inputs, KernelMethod requested) {
+  Shape sample = inputs.shape();
+  sample.erase(sample.begin());
+  const std::vector<KernelMethod> methods = chosen_methods(model, sample, requested);
+  int64_t width = 0;
+  for (size_t l = 0, k = 0; l < model.layers().size(); ++l)
+    if (model.layers()[l]->parameterised() && methods[k++] == KernelMethod::jacobian) width += model.layer_parameter_size(l);
+  return width;
 }
 
 void place(Tensor& gram, const MatrixRowMajor& K, const Tile& a, const Tile& b, bool trace_outputs, bool mirror) {
@@ -72,7 +97,7 @@ std::vector<KernelMethod> chosen_methods(const Sequential& model, const Shape& s
 
 namespace {
 
-// One Gram computation: the two sample sets, θ and where the blocks go.
+// One Gram computation: the two sample sets, θ, the Jacobian-path width and where the blocks go.
 struct GramJob {
   const Sequential& model;
   const Parameters& theta;
@@ -80,77 +105,114 @@ struct GramJob {
   const Tensor& columns;
   bool symmetric;
   const NtkOptions& options;
+  int64_t jacobian_width;
   Tensor& gram;
 };
 
-// Row tiles from panel_start on, while they fit the memory budget (whole groups at least), built in parallel batches
-// of a fixed count, so which thread builds which does not matter.
-std::vector<Tile> build_panel(const GramJob& job, int64_t panel_start, int64_t tiles) {
-  std::vector<Tile> panel;
-  double bytes = 0.0;
-  while (panel_start + static_cast<int64_t>(panel.size()) < tiles &&
-         (panel.empty() || panel.size() % kGroupTiles != 0 || bytes < job.options.memory_budget_bytes / 2)) {
-    const int64_t batch = std::min<int64_t>(8, tiles - panel_start - static_cast<int64_t>(panel.size()));
-    std::vector<Tile> built(static_cast<size_t>(batch));
-    const int64_t base = panel_start + static_cast<int64_t>(panel.size());
+// Up to kGroupTiles consecutive tiles of one sample set and their Jacobian-path rows stacked in one matrix, each tile
+// writing its rows in place as it is traced. Groups meet in one GEMM per pair: each side is packed once for 256 rows
+// of the other (a 32-row side would be packed again for every product, and the packing would cost as much as the
+// product). Groups start on fixed boundaries, so the GEMM shapes, and the bits, depend on neither the memory budget
+// nor the thread count.
+struct Group {
+  int64_t first_tile = 0;
+  std::vector<Tile> tiles;  // their structured layers' signals
+  MatrixRowMajor jacobian;  // (Σ tile rows, jacobian_width)
+};
+
+int64_t group_count(int64_t tiles) { return (tiles + kGroupTiles - 1) / kGroupTiles; }
+
+// Group g of a sample set, its tiles traced in parallel.
+Group build_group(const GramJob& job, const Tensor& inputs, int64_t g) {
+  const int64_t N = inputs.dim(0), C = output_count(job.model, inputs);
+  Group group;
+  group.first_tile = g * kGroupTiles;
+  const int64_t count = std::min(kGroupTiles, tile_count(N) - group.first_tile);
+  const int64_t first_sample = group.first_tile * kTileSamples, end_sample = std::min(N, (group.first_tile + count) * kTileSamples);
+  group.jacobian = MatrixRowMajor((end_sample - first_sample) * C, job.jacobian_width);  // every entry written by a tile
+  group.tiles.resize(static_cast<size_t>(count));
 #pragma omp parallel for schedule(dynamic)
-    for (int64_t t = 0; t < batch; ++t)
-      built[static_cast<size_t>(t)] = make_tile(job.model, job.theta, job.rows, (base + t) * kTileSamples, job.options.method);
-    for (Tile& tile : built) {
-      bytes += tile_bytes(tile);
-      panel.push_back(std::move(tile));
-    }
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t first = (group.first_tile + t) * kTileSamples;
+    double* rows = group.jacobian.data() + (first - first_sample) * C * job.jacobian_width;
+    group.tiles[static_cast<size_t>(t)] = trace_tile(job.model, job.theta, inputs, first, job.options.method, rows, job.jacobian_width);
+  }
+  return group;
+}
+
+double group_bytes(const Group& group) {
+  double bytes = 8.0 * static_cast<double>(group.jacobian.size());
+  for (const Tile& tile : group.tiles) bytes += tile_bytes(tile);
+  return bytes;
+}
+
+// Groups of a sample set from first_group on, while they fit half the memory budget (one group at least).
+std::vector<Group> build_panel(const GramJob& job, const Tensor& inputs, int64_t first_group) {
+  std::vector<Group> panel;
+  double bytes = 0.0;
+  const int64_t groups = group_count(tile_count(inputs.dim(0)));
+  while (first_group + static_cast<int64_t>(panel.size()) < groups && (panel.empty() || bytes < job.options.memory_budget_bytes / 2)) {
+    panel.push_back(build_group(job, inputs, first_group + static_cast<int64_t>(panel.size())));
+    bytes += group_bytes(panel.back());
   }
   return panel;
 }
 
-// The panel's Jacobian-path rows, stacked by group of tiles (the tiles give theirs up: memory stays one copy).
-std::vector<MatrixRowMajor> stack_groups(std::vector<Tile>& panel) {
-  std::vector<MatrixRowMajor> groups;
-  for (int64_t first_tile = 0; first_tile < static_cast<int64_t>(panel.size()); first_tile += kGroupTiles) {
-    const int64_t last_tile = std::min<int64_t>(first_tile + kGroupTiles, static_cast<int64_t>(panel.size()));
-    int64_t rows = 0;
-    for (int64_t t = first_tile; t < last_tile; ++t) rows += panel[static_cast<size_t>(t)].jacobian.rows();
-    MatrixRowMajor group(rows, rows ? panel[static_cast<size_t>(first_tile)].jacobian.cols() : 0);
-    for (int64_t t = first_tile, row = 0; t < last_tile; ++t) {
-      MatrixRowMajor& own = panel[static_cast<size_t>(t)].jacobian;
-      if (own.size()) group.middleRows(row, own.rows()) = own;
-      row += own.rows();
-      own = MatrixRowMajor();
-    }
-    groups.push_back(std::move(group));
+// Two groups' blocks: one GEMM for the Jacobian-path layers, then each tile pair's structured layers; blocks are placed
+// (and mirrored) in the Gram. On the diagonal of a symmetric Gram only tile pairs i <= j are placed. Returns the
+// tile pairs placed.
+int64_t contract_groups(const GramJob& job, const Group& row_group, const Group& column_group) {
+  const bool diagonal = job.symmetric && row_group.first_tile == column_group.first_tile;
+  MatrixRowMajor product;  // (row group rows, column group rows)
+  if (job.jacobian_width > 0 && diagonal) {
+    // Only the upper triangle is read below: half the multiply-adds of the full product.
+    product.setZero(row_group.jacobian.rows(), column_group.jacobian.rows());
+    product.triangularView<Eigen::Upper>() += row_group.jacobian * column_group.jacobian.transpose();
+  } else if (job.jacobian_width > 0) {
+    product.noalias() = row_group.jacobian * column_group.jacobian.transpose();
   }
-  return groups;
+  int64_t placed = 0;
+  for (int64_t i = 0, row = 0; i < static_cast<int64_t>(row_group.tiles.size()); ++i) {
+    const Tile& a = row_group.tiles[static_cast<size_t>(i)];
+    for (int64_t j = 0, column = 0; j < static_cast<int64_t>(column_group.tiles.size()); ++j) {
+      const Tile& b = column_group.tiles[static_cast<size_t>(j)];
+      if (!diagonal || i <= j) {
+        MatrixRowMajor K = block(a, b);  // the structured layers (the tiles' Jacobian rows are in the groups)
+        if (product.size()) K += product.block(row, column, a.rows, b.rows);
+        if (diagonal && i == j) K = K.triangularView<Eigen::Upper>().toDenseMatrix().selfadjointView<Eigen::Upper>();
+        place(job.gram, K, a, b, job.options.trace_outputs, job.symmetric && !(diagonal && i == j));
+        ++placed;
+      }
+      column += b.rows;
+    }
+    row += a.rows;
+  }
+  return placed;
 }
 
-// Column tile j against every row tile of the panel: one GEMM per group for the Jacobian-path layers, then each
-// tile pair's structured layers; blocks are placed (and mirrored) in the Gram.
-void contract_column(const GramJob& job, const std::vector<Tile>& panel, const std::vector<MatrixRowMajor>& groups, int64_t panel_start, int64_t j) {
-  const int64_t panel_end = panel_start + static_cast<int64_t>(panel.size());
-  const bool resident = job.symmetric && j < panel_end;
-  Tile column = resident ? Tile() : make_tile(job.model, job.theta, job.columns, j * kTileSamples, job.options.method);
-  const Tile& b = resident ? panel[static_cast<size_t>(j - panel_start)] : column;
-  MatrixRowMajor column_jacobian;  // b's Jacobian-path rows
-  if (resident) {
-    const int64_t local = j - panel_start, group = local / kGroupTiles;
-    if (groups[static_cast<size_t>(group)].size())
-      column_jacobian = groups[static_cast<size_t>(group)].middleRows((local % kGroupTiles) * kTileSamples * b.trace.outputs, b.rows);
-  } else {
-    column_jacobian = std::move(column.jacobian);
-  }
-  for (size_t group = 0; group < groups.size(); ++group) {
-    const int64_t group_first = panel_start + static_cast<int64_t>(group) * kGroupTiles;
-    if (job.symmetric && group_first > j) break;
-    MatrixRowMajor group_block;  // (group rows, b.rows): one GEMM for the whole group
-    if (column_jacobian.size()) group_block.noalias() = groups[group] * column_jacobian.transpose();
-    for (int64_t i = group_first; i < std::min(group_first + kGroupTiles, panel_end); ++i) {
-      if (job.symmetric && i > j) continue;
-      const Tile& a = panel[static_cast<size_t>(i - panel_start)];
-      MatrixRowMajor K = block(a, b);  // the structured layers (the Jacobian rows have moved to the groups)
-      if (group_block.size()) K += group_block.middleRows((i - group_first) * kTileSamples * a.trace.outputs, a.rows);
-      if (job.symmetric && i == j) K = K.triangularView<Eigen::Upper>().toDenseMatrix().selfadjointView<Eigen::Upper>();
-      place(job.gram, K, a, b, job.options.trace_outputs, job.symmetric && i != j);
-    }
+using GroupPairs = std::vector<std::pair<const Group*, const Group*>>;
+
+void contract_pairs(const GramJob& job, const GroupPairs& pairs, const std::function<void(int64_t)>& report) {
+#pragma omp parallel for schedule(dynamic)
+  for (size_t p = 0; p < pairs.size(); ++p) report(contract_groups(job, *pairs[p].first, *pairs[p].second));
+}
+
+// A panel of row groups against every column group: the pairs inside the panel (symmetric), then panels of the column
+// groups beyond it (or of all of them), each built once, every pair in one parallel loop.
+void contract_panel(const GramJob& job, const std::vector<Group>& panel, const std::function<void(int64_t)>& report) {
+  GroupPairs pairs;
+  if (job.symmetric)
+    for (size_t h = 0; h < panel.size(); ++h)
+      for (size_t g = 0; g <= h; ++g) pairs.emplace_back(&panel[g], &panel[h]);
+  contract_pairs(job, pairs, report);
+  const int64_t column_groups = group_count(tile_count(job.columns.dim(0)));
+  for (int64_t first = job.symmetric ? panel.back().first_tile / kGroupTiles + 1 : 0; first < column_groups;) {
+    const std::vector<Group> columns = build_panel(job, job.columns, first);
+    pairs.clear();
+    for (const Group& column : columns)
+      for (const Group& row : panel) pairs.emplace_back(&row, &column);
+    contract_pairs(job, pairs, report);
+    first += static_cast<int64_t>(columns.size());
   }
 }
 
@@ -165,34 +227,36 @@ Tensor ntk_gram(const Sequential& model, const Parameters& theta, const Tensor& 
   const int64_t tiles_a = tile_count(inputs_a.dim(0)), tiles_b = tile_count(other.dim(0));
   const int64_t scale = options.trace_outputs ? 1 : output_count(model, inputs_a);
   Tensor gram({inputs_a.dim(0) * scale, other.dim(0) * scale});
-  const GramJob job{model, theta, inputs_a, other, symmetric, options, gram};
+  if (tiles_a == 0 || tiles_b == 0) return gram;
+  const GramJob job{model, theta, inputs_a, other, symmetric, options, jacobian_width(model, inputs_a, options.method), gram};
   const int64_t total_blocks = symmetric ? tiles_a * (tiles_a + 1) / 2 : tiles_a * tiles_b;
   int64_t done_blocks = 0;
-  // Panels of row tiles that fit the memory budget; each panel streams every column tile once.
-  for (int64_t panel_start = 0; panel_start < tiles_a;) {
-    std::vector<Tile> panel = build_panel(job, panel_start, tiles_a);
-    const std::vector<MatrixRowMajor> groups = stack_groups(panel);
-    const int64_t panel_end = panel_start + static_cast<int64_t>(panel.size());
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t j = symmetric ? panel_start : 0; j < tiles_b; ++j) {
-      contract_column(job, panel, groups, panel_start, j);
+  const std::function<void(int64_t)> report = [&](int64_t blocks) {
 #pragma omp critical(kernelscope_progress)
-      {
-        done_blocks += symmetric ? std::min(j, panel_end - 1) - panel_start + 1 : panel_end - panel_start;
-        if (options.progress) options.progress(done_blocks, total_blocks);
-      }
+    {
+      done_blocks += blocks;
+      if (options.progress) options.progress(done_blocks, total_blocks);
     }
-    panel_start = panel_end;
+  };
+  // Panels of row groups that fit the memory budget; each panel streams every column group once.
+  for (int64_t first_group = 0; first_group < group_count(tiles_a);) {
+    const std::vector<Group> panel = build_panel(job, inputs_a, first_group);
+    contract_panel(job, panel, report);
+    first_group += static_cast<int64_t>(panel.size());
   }
   return gram;
 }
 
 Tensor ntk_diagonal(const Sequential& model, const Parameters& theta, const Tensor& inputs, const NtkOptions& options) {
   const int64_t tiles = tile_count(inputs.dim(0));
+  const int64_t width = tiles ? jacobian_width(model, inputs, options.method) : 0;
   std::vector<Tensor> parts(static_cast<size_t>(tiles));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < tiles; ++t) {
-    const Tile tile = make_tile(model, theta, inputs, t * kTileSamples, options.method);
+    const int64_t samples = std::min(kTileSamples, inputs.dim(0) - t * kTileSamples);
+    MatrixRowMajor rows(samples * output_count(model, inputs), width);  // every entry written by the tile
+    Tile tile = trace_tile(model, theta, inputs, t * kTileSamples, options.method, rows.data(), width);
+    tile.jacobian = std::move(rows);
     const MatrixRowMajor K = block(tile, tile);
     const int64_t C = tile.trace.outputs;
     Tensor part({options.trace_outputs ? tile.samples : tile.rows});

@@ -40,15 +40,6 @@ TileSums tile_sums(const Tile& tile, const std::vector<QuadratureRow>& rows, int
 
 }  // namespace
 
-int64_t rows_per_tile(const Sequential& model, const Tensor& inputs) {
-  constexpr int64_t kTileBytes = 512 * 1024;
-  int64_t largest = 1;  // values of the largest layer input or output per row
-  const std::vector<Shape> shapes = model.input_shapes(with_batch(inputs.shape(), 1));
-  for (const Shape& shape : shapes) largest = std::max(largest, shape_numel(shape));
-  largest = std::max(largest, shape_numel(model.output_shape(with_batch(inputs.shape(), 1))));
-  return std::clamp<int64_t>(kTileBytes / (largest * static_cast<int64_t>(sizeof(double))), 4, kTileSamples);
-}
-
 RowValues evaluate_rows(const Sequential& model, const Tensor& inputs, const StepBatch& batch, const std::vector<QuadratureRow>& rows,
                         const RowRequest& request) {
   const Segment& segment_template = *batch.segment;

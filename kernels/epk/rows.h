@@ -14,11 +14,6 @@
 
 namespace ks {
 
-// Quadrature rows per tile: fixed by the network (so bits do not depend on threads), and few when its layers are large,
-// so a tile's layer outputs stay in a core's cache between the layers' passes: 4 rows of a 16-channel 32 × 32 conv net
-// (0.5 MB), where 32 spill to L3; 32 for an MLP, whose dense products want the rows.
-int64_t rows_per_tile(const Sequential& model, const Tensor& inputs);
-
 // What evaluate_rows computes besides each row's output.
 struct RowRequest {
   const Parameters* first = nullptr;   // directional derivatives along it (v_0), when given
