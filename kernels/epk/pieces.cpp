@@ -170,22 +170,11 @@ struct Sweep {
       const Layer& layer = *layers[l];
       const PieceInfo info = layer.piece();
       if (!model.chained(l)) values = shared(summed_input(l, pieces, *values, degree, kept));
-      if (info.role == PieceRole::relu_like || info.role == PieceRole::max_window) split(l, pieces, values, degree);
+      std::vector<Values> chunks;  // the sub-pieces' values in chunks, when split wrote them so
+      if (info.role == PieceRole::relu_like || info.role == PieceRole::max_window) chunks = split(l, pieces, values, degree);
       if (static_cast<int64_t>(pieces.size()) * (degree + 2) > kSweepRows && pieces.size() > 1) {
-        // Depth first in chunks of pieces, in order, so memory stays bounded and the bounds stay sorted.
-        const int64_t points = degree + 1, size = values->numel() / values->dim(0);
-        const size_t per_chunk = static_cast<size_t>(std::max<int64_t>(1, kSweepRows / (degree + 2)));
-        for (size_t first = 0; first < pieces.size(); first += per_chunk) {
-          const size_t last = std::min(pieces.size(), first + per_chunk);
-          Tensor part = Tensor::uninitialised(with_batch(values->shape(), static_cast<int64_t>(last - first) * points));  // copied in whole
-          std::copy_n(values->data() + static_cast<int64_t>(first) * points * size, part.numel(), part.data());
-          const std::vector<Piece> chunk(pieces.begin() + static_cast<int64_t>(first), pieces.begin() + static_cast<int64_t>(last));
-          Values next = shared(advance(l, chunk, part, degree));
-          const int64_t raised = degree + (layer.parameterised() ? 1 : 0);
-          KeptOutputs chunk_kept = kept;
-          if (keeps(l)) keep(static_cast<int64_t>(l), chunk, next, raised, chunk_kept);
-          walk(l + 1, chunk, std::move(next), raised, std::move(chunk_kept));
-        }
+        if (chunks.empty()) chunks = in_chunks(*values, pieces.size(), degree);
+        descend_in_chunks(l, pieces, chunks, degree, kept);
         return;
       }
       values = shared(advance(l, pieces, *values, degree));
@@ -194,6 +183,39 @@ struct Sweep {
     }
     for (const Piece& piece : pieces) bounds.push_back(piece.b);
     if (visit) hand_over(pieces, kept);
+  }
+
+  // Pieces per chunk at this degree: a layer call then has at most kSweepRows rows.
+  static size_t chunk_pieces(int64_t degree) { return static_cast<size_t>(std::max<int64_t>(1, kSweepRows / (degree + 2))); }
+
+  // Layer l and the rest of the walk, depth first on chunks of pieces, in order, so memory stays bounded and the bounds
+  // stay sorted.
+  void descend_in_chunks(size_t l, const std::vector<Piece>& pieces, const std::vector<Values>& chunks, int64_t degree, const KeptOutputs& kept) {
+    const Layer& layer = *model.layers()[l];
+    const size_t per_chunk = chunk_pieces(degree);
+    for (size_t k = 0; k < chunks.size(); ++k) {
+      const size_t first = k * per_chunk, last = std::min(pieces.size(), first + per_chunk);
+      const std::vector<Piece> chunk(pieces.begin() + static_cast<int64_t>(first), pieces.begin() + static_cast<int64_t>(last));
+      Values next = shared(advance(l, chunk, *chunks[k], degree));
+      const int64_t raised = degree + (layer.parameterised() ? 1 : 0);
+      KeptOutputs chunk_kept = kept;
+      if (keeps(l)) keep(static_cast<int64_t>(l), chunk, next, raised, chunk_kept);
+      walk(l + 1, chunk, std::move(next), raised, std::move(chunk_kept));
+    }
+  }
+
+  // The values of `count` pieces copied into chunks of chunk_pieces(degree) pieces (when no split wrote them so).
+  static std::vector<Values> in_chunks(const Tensor& values, size_t count, int64_t degree) {
+    const int64_t points = degree + 1, size = values.numel() / values.dim(0);
+    const size_t per_chunk = chunk_pieces(degree);
+    std::vector<Values> chunks;
+    for (size_t first = 0; first < count; first += per_chunk) {
+      const int64_t rows = static_cast<int64_t>(std::min(count, first + per_chunk) - first) * points;
+      Tensor part = Tensor::uninitialised(with_batch(values.shape(), rows));  // copied in whole
+      std::copy_n(values.data() + static_cast<int64_t>(first) * points * size, part.numel(), part.data());
+      chunks.push_back(shared(std::move(part)));
+    }
+    return chunks;
   }
 
   void hand_over(const std::vector<Piece>& pieces, const KeptOutputs& kept) const {
@@ -236,7 +258,7 @@ struct Sweep {
     return rows;
   }
 
-  void split(size_t l, std::vector<Piece>& pieces, Values& values, int64_t degree) const;
+  std::vector<Values> split(size_t l, std::vector<Piece>& pieces, Values& values, int64_t degree) const;
 };
 
 // Layer `layer`'s kept output at the points t, each interpolated on the kept piece that holds it.
@@ -292,9 +314,11 @@ Tensor Sweep::summed_input(size_t l, const std::vector<Piece>& pieces, const Ten
 }
 
 // The roots of nonlinear layer l on every piece; each piece becomes its sub-pieces, their values resampled from it.
-void Sweep::split(size_t l, std::vector<Piece>& pieces, Values& shared_values, int64_t degree) const {
+// When the sub-pieces are too many for one layer call, their values are written straight into the walk's chunks (no
+// copy later), and returned; otherwise into shared_values, and none are returned.
+std::vector<Values> Sweep::split(size_t l, std::vector<Piece>& pieces, Values& shared_values, int64_t degree) const {
   const Tensor& values = *shared_values;
-  if (degree == 0) return;  // constant along the segment: nothing changes
+  if (degree == 0) return {};  // constant along the segment: nothing changes
   const NonlinearLayer* layer = nullptr;
   for (const NonlinearLayer& candidate : network.nonlinear)
     if (candidate.layer == static_cast<int64_t>(l)) layer = &candidate;
@@ -310,7 +334,6 @@ void Sweep::split(size_t l, std::vector<Piece>& pieces, Values& shared_values, i
     else relu_roots(block, size, interpolator, piece.a, piece.b, found);
     std::sort(found.begin(), found.end());
   }
-  std::vector<Piece> split_pieces;
   std::vector<std::pair<size_t, Piece>> parents;  // (parent, sub-piece) in order
   for (size_t p = 0; p < pieces.size(); ++p) {
     const double margin = kEdgeTolerance * (pieces[p].b - pieces[p].a);
@@ -322,14 +345,17 @@ void Sweep::split(size_t l, std::vector<Piece>& pieces, Values& shared_values, i
       }
     parents.push_back({p, {start, pieces[p].b}});
   }
-  if (parents.size() == pieces.size()) return;
-  Tensor resampled = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(parents.size()) * points));  // every sub-piece written
+  if (parents.size() == pieces.size()) return {};
+  const size_t per_chunk = static_cast<int64_t>(parents.size()) * (degree + 2) > kSweepRows ? chunk_pieces(degree) : parents.size();
+  std::vector<Tensor> chunks;
+  for (size_t first = 0; first < parents.size(); first += per_chunk)
+    chunks.push_back(Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(std::min(parents.size(), first + per_chunk) - first) * points)));  // every sub-piece written
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < static_cast<int64_t>(parents.size()); ++k) {
     const auto& [p, sub] = parents[static_cast<size_t>(k)];
     const Piece& parent = pieces[p];
     const double* from = values.data() + static_cast<int64_t>(p) * points * size;
-    double* to = resampled.data() + k * points * size;
+    double* to = chunks[static_cast<size_t>(k) / per_chunk].data() + static_cast<int64_t>(static_cast<size_t>(k) % per_chunk) * points * size;
     if (sub.a == parent.a && sub.b == parent.b) {
       std::copy_n(from, points * size, to);
       continue;
@@ -338,9 +364,17 @@ void Sweep::split(size_t l, std::vector<Piece>& pieces, Values& shared_values, i
     for (double& x : u) x = 2.0 * (x - parent.a) / (parent.b - parent.a) - 1.0;
     resample(from, size, degree, u, to);
   }
+  std::vector<Piece> split_pieces;
   for (const auto& entry : parents) split_pieces.push_back(entry.second);
   pieces = std::move(split_pieces);
-  shared_values = shared(std::move(resampled));
+  if (chunks.size() == 1) {
+    shared_values = shared(std::move(chunks.front()));
+    return {};
+  }
+  std::vector<Values> out;
+  for (Tensor& chunk : chunks) out.push_back(shared(std::move(chunk)));
+  shared_values = nullptr;  // the chunks hold the values now
+  return out;
 }
 
 }  // namespace
