@@ -14,6 +14,7 @@
 #include "kernels/invariance.h"
 #include "kernels/metrics.h"
 #include "kernels/ntk.h"
+#include "kernels/run_kernel.h"
 #include "kernels/svm.h"
 #include "kernels/trace.h"
 #include "nn/layers.h"

@@ -9,6 +9,7 @@
 #include "cli/progress.h"
 #include "datasets/npy.h"
 #include "kernels/ntk.h"
+#include "kernels/run_kernel.h"
 #include "nn/run.h"
 #include "nn/train.h"
 
@@ -22,58 +23,23 @@ struct KernelCommandOptions {
   bool trace_outputs = false, cosine = false, overwrite = false;
 };
 
-Tensor first_samples(const Dataset& data, int64_t limit) {
-  return sample_rows(data.inputs, 0, limit > 0 ? std::min(limit, data.size()) : data.size());
-}
-
 int run_kernel(const KernelCommandOptions& o) {
   OutputFile out(o.out, {"kernel", o.overwrite, {o.run}});  // an unwritable --out fails before any work
   const Run run = load_run(o.run);
-  std::vector<Tensor> parameters;
-  bool conjugate = false;
-  if (o.kind == "ntk-init") parameters = run.theta0;
-  else if (o.kind == "after") parameters = run.thetaT;
-  else if (o.kind == "conjugate-init") parameters = run.theta0, conjugate = true;
-  else if (o.kind == "conjugate-after") parameters = run.thetaT, conjugate = true;
-  else if (o.kind.rfind("step:", 0) == 0) {
-    const std::string digits = o.kind.substr(5);
-    const bool whole = !digits.empty() && digits.size() < 13 && digits.find_first_not_of("0123456789") == std::string::npos;
-    const int64_t step = whole ? std::stoll(digits) : -1;
-    if (step < 0 || step > static_cast<int64_t>(run.steps.size()))
-      throw std::runtime_error("--kind " + o.kind + ": this run has steps 0.." + std::to_string(run.steps.size()));
-    parameters = run.parameters_at(step);
-  } else {
-    throw std::runtime_error("--kind " + o.kind + ": use ntk-init, after, conjugate-init, conjugate-after or step:S");
-  }
-  const Tensor rows = first_samples(o.rows == "train" ? run.task.train : run.task.test, o.limit);
-  const Tensor cols = first_samples(o.cols == "train" ? run.task.train : run.task.test, o.limit);
-  const bool same = o.rows == o.cols;
-
-  NtkOptions options;
+  RunKernelOptions options;
+  options.kind = o.kind;
+  options.rows = o.rows;
+  options.cols = o.cols;
+  options.limit = o.limit;
   options.method = parse_kernel_method(o.method);
   options.trace_outputs = o.trace_outputs;
+  options.cosine = o.cosine;
   std::unique_ptr<Progress> progress;
   options.progress = [&](int64_t done, int64_t total) {
     if (!progress) progress = std::make_unique<Progress>("kernel", total);
     progress->update(done);
   };
-  Tensor K;
-  if (conjugate) {
-    const Tensor fr = conjugate_features(*run.model, parameters, rows), fc = same ? fr : conjugate_features(*run.model, parameters, cols);
-    K = feature_gram(fr, fc);
-    if (o.cosine) {
-      Tensor dr({fr.dim(0)}), dc({fc.dim(0)});
-      dr.vector() = fr.matrix().rowwise().squaredNorm();
-      dc.vector() = fc.matrix().rowwise().squaredNorm();
-      K = cosine_normalise(K, dr, dc);
-    }
-  } else {
-    K = ntk_gram(*run.model, parameters, rows, same ? nullptr : &cols, options);
-    if (o.cosine) {
-      const Tensor dr = ntk_diagonal(*run.model, parameters, rows, options), dc = same ? dr : ntk_diagonal(*run.model, parameters, cols, options);
-      K = cosine_normalise(K, dr, dc);
-    }
-  }
+  const Tensor K = ks::run_kernel(run, options);
   if (progress) progress->done();
   write_npy(out.path(), K);
   out.finish();
