@@ -1,0 +1,20 @@
+// The Python module's shared pieces: the Model it wraps (a network and the options that built it) and each file's
+// binding function. Only the module's own files include it.
+#pragma once
+
+#include <memory>
+
+#include "nn/model.h"
+#include "python/arrays.h"
+
+namespace ks::python {
+
+struct Model {
+  std::shared_ptr<const Sequential> network;  // shared with a Run when it comes from one
+  ModelOptions options;
+};
+
+void bind_models(py::module_& m);
+void bind_runs(py::module_& m);
+
+}  // namespace ks::python
