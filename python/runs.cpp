@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "kernels/epk.h"
 #include "kernels/run_kernel.h"
 #include "nn/run.h"
 #include "python/module.h"
@@ -89,6 +90,48 @@ py::array_t<int64_t> labels_of(const Dataset& data) {
   return labels;
 }
 
+
+py::dict machine_summary(const KernelMachine& machine) {
+  py::dict out;
+  out["kind"] = path_kernel_name(machine.kind);
+  out["outputs"] = to_numpy(machine.outputs);
+  out["max_abs_error"] = machine.max_abs_error;
+  out["max_rel_error"] = machine.max_rel_error;
+  out["decisions_agree"] = machine.decisions_agree;
+  out["max_step_residual"] = machine.step_residual_known ? py::cast(machine.max_step_residual) : py::none();
+  return out;
+}
+
+// The exact path kernel of the run on inputs x: a namespace of arrays (initial, final, attributions, coefficients,
+// kernel), the machines (one dict each) and the quadrature's summary.
+py::object run_epk(const PyRun& self, const py::handle& x, const std::string& quadrature, bool keep_kernel) {
+  const Run& run = *self.run;
+  Tensor inputs = tensor_from(x, "x", 2, 4);
+  if (Shape(inputs.shape().begin() + 1, inputs.shape().end()) != run.config.model.sample_shape)
+    throw py::value_error("x: expected samples of shape " + shape_string(run.config.model.sample_shape) + ", got " + shape_string(inputs.shape()) + " (N first)");
+  EpkOptions options;
+  options.quadrature = parse_quadrature(quadrature);
+  options.keep_kernel = keep_kernel;
+  EpkResult result;
+  {
+    py::gil_scoped_release release;
+    result = exact_path_kernel(*run.model, run.theta0, inputs, TrainingRecord::from(run), options);
+  }
+  py::dict summary;
+  summary["mode"] = result.quadrature.mode;
+  summary["pieces"] = result.quadrature.pieces;
+  summary["nodes"] = result.quadrature.nodes;
+  summary["breakpoints"] = result.quadrature.breakpoints;
+  summary["max_segment_residual"] = result.quadrature.max_segment_residual;
+  py::list machines;
+  for (const KernelMachine& machine : result.machines) machines.append(machine_summary(machine));
+  py::object namespace_type = py::module_::import("types").attr("SimpleNamespace");
+  return namespace_type(py::arg("initial") = to_numpy(std::move(result.initial)), py::arg("final") = to_numpy(std::move(result.final)),
+                        py::arg("attributions") = to_numpy(std::move(result.attributions)), py::arg("coefficients") = to_numpy(std::move(result.coefficients)),
+                        py::arg("kernel") = keep_kernel ? py::object(to_numpy(std::move(result.kernel))) : py::none(), py::arg("machines") = machines,
+                        py::arg("quadrature") = summary, py::arg("steps") = result.steps, py::arg("seconds") = result.seconds);
+}
+
 }  // namespace
 
 void bind_runs(py::module_& m) {
@@ -119,6 +162,11 @@ void bind_runs(py::module_& m) {
            py::arg("limit") = 0, py::arg("method") = "auto", py::arg("trace_outputs") = false, py::arg("cosine") = false,
            "The run's kernel as `kernelscope kernel` computes it (the same bytes): kind ntk-init, after, conjugate-init, conjugate-after or "
            "step:S; rows, cols: train or test; limit: the first N samples of each (0: all).")
+      .def("epk", &run_epk, py::arg("x"), py::kw_only(), py::arg("quadrature") = "auto", py::arg("keep_kernel") = false,
+           "The exact path kernel (Bell et al. 2023) of this run on inputs x (N, *input_shape), as `kernelscope epk`: a namespace with "
+           "initial and final (the network's f at θ_0 and θ_T, (N, C)), attributions (N, training points, C), coefficients, kernel (with "
+           "keep_kernel), machines (exact, ntk-init, after, domingos: outputs, max_rel_error, decisions_agree, max_step_residual) and "
+           "quadrature (mode, pieces, nodes, breakpoints). quadrature: auto, exact, gauss-legendre:N or adaptive:TOL.")
       .def("__repr__", [](const PyRun& r) { return "kernelscope.Run('" + r.run->directory.string() + "', " + r.run->config.model.spec + ", " + std::to_string(r.run->steps.size()) + " steps)"; });
 
   m.def("train", &train, py::arg("out"),

@@ -119,3 +119,19 @@ def test_run_and_train_errors_name_what_is_wrong(tmp_path):
         run.parameters_at(9)
     with pytest.raises(ValueError, match="--kind sideways"):
         run.kernel(kind="sideways")
+
+
+def test_the_exact_path_kernel_reproduces_the_network(tmp_path):
+    run = ks.train(str(tmp_path / "r"), **MOONS)
+    x = np.random.default_rng(2).normal(size=(3, 2))
+    result = run.epk(x)
+    exact = result.machines[0]
+    assert exact["kind"] == "exact" and exact["decisions_agree"]
+    np.testing.assert_array_equal(result.final, run.model.apply(x, params=run.thetaT))
+    scale = np.abs(result.final).max()
+    assert np.abs(exact["outputs"] - result.final).max() <= 1e-13 * scale
+    assert result.attributions.shape == (3, 100, 1) and result.kernel is None
+    # The attributions sum, with f(x; θ_0), to the machine's outputs.
+    np.testing.assert_allclose(result.initial + result.attributions.sum(axis=1), exact["outputs"], rtol=0, atol=1e-12 * scale)
+    with pytest.raises(ValueError, match="x: expected samples of shape"):
+        run.epk(np.ones((2, 3)))
