@@ -30,6 +30,9 @@ struct TrainCommandOptions {
   std::string out;
   std::string out_label;  // how the final message names the run directory (default: out)
   bool overwrite = false, quiet = false, augment = false, keras_augment = false;
+  // Called before every step when set; it throws to stop training (the run directory is then not written). The Python
+  // module's train() checks for Ctrl-C here.
+  std::function<void()> check_interrupt;
 };
 void add_training_options(CLI::App* cmd, TrainCommandOptions& options);  // everything but --out, --overwrite, --quiet
 int run_train(const TrainCommandOptions& options);

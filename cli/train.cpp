@@ -115,6 +115,7 @@ int run_train(const TrainCommandOptions& o) {
   std::unique_ptr<Progress> progress;
   TrainCallbacks callbacks;
   callbacks.on_step = [&](int64_t step, int64_t total, int64_t epoch, double loss) {
+    if (o.check_interrupt) o.check_interrupt();
     if (o.quiet) return;
     if (!progress) progress = std::make_unique<Progress>("training", total);
     char note[64];

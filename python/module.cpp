@@ -13,5 +13,6 @@ PYBIND11_MODULE(kernelscope, m) {
       "  run = kernelscope.train('runs/moons', data='toy:moons', arch='mlp:16-16', epochs=2)\n"
       "  after = run.kernel(kind='after')             # the bytes `kernelscope kernel --kind after` writes";
   ks::python::bind_models(m);
+  ks::python::bind_analysis(m);
   ks::python::bind_runs(m);
 }

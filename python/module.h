@@ -4,7 +4,9 @@
 
 #include <memory>
 
+#include "kernels/after_kernel.h"
 #include "nn/model.h"
+#include "nn/run.h"
 #include "python/arrays.h"
 
 namespace ks::python {
@@ -16,5 +18,8 @@ struct Model {
 
 void bind_models(py::module_& m);
 void bind_runs(py::module_& m);
+void bind_analysis(py::module_& m);  // before bind_runs: Run.after_kernel returns its types
+// Long's after-kernel protocol on a run (analysis.cpp; Run binds it).
+AfterKernelResult after_kernel_of(const Run& run, KernelMethod method, bool scale_kernel);
 
 }  // namespace ks::python

@@ -43,10 +43,16 @@ PyRun open_run(const std::string& directory) {
   return PyRun{std::make_shared<const Run>(load_run(directory))};
 }
 
+// Ctrl-C while the GIL is released only marks the signal; this raises KeyboardInterrupt from it in the calling thread.
+void throw_if_interrupted() {
+  py::gil_scoped_acquire gil;
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
 PyRun train(const std::string& out, const py::kwargs& keywords) {
   cli::TrainCommandOptions options;
   options.out = out;
-  options.quiet = true;
+  options.check_interrupt = throw_if_interrupted;
   for (const auto& [key, value] : keywords) {
     const std::string name = py::str(key).cast<std::string>();
     const auto found = train_keywords().find(name);
@@ -112,6 +118,7 @@ py::object run_epk(const PyRun& self, const py::handle& x, const std::string& qu
   EpkOptions options;
   options.quadrature = parse_quadrature(quadrature);
   options.keep_kernel = keep_kernel;
+  options.progress = [](int64_t, int64_t) { throw_if_interrupted(); };  // between steps, on the calling thread
   EpkResult result;
   {
     py::gil_scoped_release release;
@@ -167,14 +174,19 @@ void bind_runs(py::module_& m) {
            "initial and final (the network's f at θ_0 and θ_T, (N, C)), attributions (N, training points, C), coefficients, kernel (with "
            "keep_kernel), machines (exact, ntk-init, after, domingos: outputs, max_rel_error, decisions_agree, max_step_residual) and "
            "quadrature (mode, pieces, nodes, breakpoints). quadrature: auto, exact, gauss-legendre:N or adaptive:TOL.")
+      .def("after_kernel", [](const PyRun& r, const std::string& method, bool scale_kernel) { return after_kernel_of(*r.run, parse_kernel_method(method), scale_kernel); },
+           py::kw_only(), py::arg("method") = "auto", py::arg("scale_kernel") = false,
+           "Long's after-kernel protocol: the NTK at θ_0 and at θ_T on the run's training and test sets, a hard-margin SVM on each "
+           "(scale_kernel: divide by the mean training K(x, x), as Long), and its test accuracy beside the network's.")
       .def("__repr__", [](const PyRun& r) { return "kernelscope.Run('" + r.run->directory.string() + "', " + r.run->config.model.spec + ", " + std::to_string(r.run->steps.size()) + " steps)"; });
 
   m.def("train", &train, py::arg("out"),
         "train(out, *, data, arch='mlp:512-512', epochs=5, batch=32, lr=0.05, seed=0, ...) -> Run\n\n"
         "`kernelscope train` from Python (the same run directory, byte for byte). Keywords are the program's long options with '_' for "
         "'-': data, classes, arch, init, loss, epochs, batch, train_size, test_size, lr, lr_step_epochs, lr_gamma, weight_decay, optimizer, "
-        "momentum, beta1, beta2, checkpoint_every, seed, augment, keras_augment, num_parameters, overwrite, quiet (default True).\n"
-        "The run is written under a temporary name and renamed when complete.");
+        "momentum, beta1, beta2, checkpoint_every, seed, augment, keras_augment, num_parameters, overwrite, quiet (no progress bar).\n"
+        "The run is written under a temporary name and renamed when complete; Ctrl-C stops training with KeyboardInterrupt and "
+        "leaves nothing behind.");
 }
 
 }  // namespace ks::python
