@@ -105,6 +105,18 @@ void bind_models(py::module_& m) {
   m.def("conjugate_features", [](const Model& model, const py::handle& x, const py::handle& params) {
           return on_inputs(model, x, params, [](const Sequential& net, const Parameters& theta, const Tensor& in) { return conjugate_features(net, theta, in); });
         }, py::arg("model"), py::arg("x"), py::kw_only(), py::arg("params"), "φ(x): the input of the last parameterised layer, (N, F).");
+  m.def("conjugate_kernel", [](const Model& model, const py::handle& x1, const py::object& x2, const py::handle& params) {
+          const Tensor a = inputs_for(model, x1, "x1");
+          const Tensor b = x2.is_none() ? Tensor() : inputs_for(model, x2, "x2");
+          const Parameters theta = parameters_from(*model.network, params, "params");
+          Tensor K;
+          {
+            py::gil_scoped_release release;
+            K = conjugate_kernel(*model.network, theta, a, x2.is_none() ? nullptr : &b);
+          }
+          return to_numpy(std::move(K));
+        }, py::arg("model"), py::arg("x1"), py::arg("x2") = py::none(), py::kw_only(), py::arg("params"),
+        "The conjugate kernel φ(x1) φ(x2)ᵀ at params, (N, M).");
 }
 
 }  // namespace ks::python

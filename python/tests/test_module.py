@@ -66,6 +66,11 @@ def test_ntk_is_the_jacobian_product_and_exactly_symmetric(model, x):
     cross = ks.ntk(model, x[:3], x, params=theta)
     np.testing.assert_allclose(cross, J[:3] @ J.T, rtol=1e-12, atol=1e-12 * np.abs(K).max())
     assert not K.flags["OWNDATA"]  # handed over from the library, not copied
+    phi = ks.conjugate_features(model, x, params=theta)
+    assert phi.shape == (7, 8)
+    np.testing.assert_allclose(ks.conjugate_kernel(model, x, params=theta), phi @ phi.T, rtol=1e-13, atol=1e-13 * np.abs(phi).max() ** 2)
+    np.testing.assert_allclose(phi, np.maximum(np.maximum(x @ theta["1.weight"].T + theta["1.bias"], 0) @ theta["3.weight"].T + theta["3.bias"], 0),
+                               rtol=1e-13, atol=1e-13)
 
 
 def test_bad_arrays_raise_errors_naming_the_argument(model, x):
