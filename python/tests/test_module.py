@@ -140,3 +140,15 @@ def test_the_exact_path_kernel_reproduces_the_network(tmp_path):
     np.testing.assert_allclose(result.initial + result.attributions.sum(axis=1), exact["outputs"], rtol=0, atol=1e-12 * scale)
     with pytest.raises(ValueError, match="x: expected samples of shape"):
         run.epk(np.ones((2, 3)))
+
+
+def test_a_state_dict_round_trips_through_a_file(tmp_path):
+    run = ks.train(str(tmp_path / "r"), **MOONS)
+    np.savez(tmp_path / "theta.npz", **run.thetaT)  # out as PyTorch-named arrays ...
+    with np.load(tmp_path / "theta.npz") as saved:
+        loaded = {name: saved[name] for name in saved.files}
+    assert list(loaded) == run.model.parameter_names
+    x = run.test_inputs
+    fresh = ks.Model("mlp:12-12", input_shape=(2,))  # ... and into another model of the same spec
+    assert fresh.apply(x, params=loaded).tobytes() == run.model.apply(x, params=run.thetaT).tobytes()
+    assert ks.ntk(fresh, x, params=loaded).tobytes() == run.kernel(kind="after", rows="test", cols="test").tobytes()
