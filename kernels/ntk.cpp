@@ -29,8 +29,8 @@ Tile trace_tile(const Sequential& model, const Parameters& theta, const Tensor& 
   std::vector<Tile> parts;
   for (int64_t begin = first; begin < end; begin += step) {
     const int64_t count = std::min(step, end - begin);
-    parts.push_back(tile_into_rows(trace_network(model, theta, sample_rows(inputs, begin, count)), begin, requested,
-                                   rows + (begin - first) * C * width, width));
+    double* at = width > 0 ? rows + (begin - first) * C * width : nullptr;  // no rows when every layer is structured
+    parts.push_back(tile_into_rows(trace_network(model, theta, sample_rows(inputs, begin, count)), begin, requested, at, width));
   }
   return join_tiles(std::move(parts));
 }
@@ -134,7 +134,7 @@ Group build_group(const GramJob& job, const Tensor& inputs, int64_t g) {
 #pragma omp parallel for schedule(dynamic)
   for (int64_t t = 0; t < count; ++t) {
     const int64_t first = (group.first_tile + t) * kTileSamples;
-    double* rows = group.jacobian.data() + (first - first_sample) * C * job.jacobian_width;
+    double* rows = job.jacobian_width > 0 ? group.jacobian.data() + (first - first_sample) * C * job.jacobian_width : nullptr;
     group.tiles[static_cast<size_t>(t)] = trace_tile(job.model, job.theta, inputs, first, job.options.method, rows, job.jacobian_width);
   }
   return group;
