@@ -42,6 +42,26 @@ void relu_roots(const double* values, int64_t units, const ChebyshevInterpolator
   }
 }
 
+// Whether one unit of the window at `corner` stays above all the others on the whole piece: its lowest value there
+// (c_0 − r) exceeds every other unit's highest (c_0 + r). Then no crossing can change the winner, and the window's
+// pairwise tests are skipped (most windows leave here).
+bool one_unit_wins(const double* constant, const double* radius, int64_t corner, int64_t width, int64_t kernel) {
+  int64_t leader = corner;
+  double leader_low = -std::numeric_limits<double>::infinity();
+  for (int64_t ky = 0; ky < kernel; ++ky)
+    for (int64_t kx = 0; kx < kernel; ++kx) {
+      const int64_t unit = corner + ky * width + kx;
+      const double low = constant[unit] - radius[unit];
+      if (low > leader_low) leader_low = low, leader = unit;
+    }
+  for (int64_t ky = 0; ky < kernel; ++ky)
+    for (int64_t kx = 0; kx < kernel; ++kx) {
+      const int64_t unit = corner + ky * width + kx;
+      if (unit != leader && !(constant[unit] + radius[unit] < leader_low)) return false;
+    }
+  return true;
+}
+
 // Where a max-pool window's winner changes: crossings of two candidates on the window's upper envelope.
 void pool_roots(const double* values, int64_t size, const Shape& shape, const NonlinearLayer& pool,
                 const ChebyshevInterpolator& interpolator, double a, double b, std::vector<double>& roots) {
@@ -49,10 +69,17 @@ void pool_roots(const double* values, int64_t size, const Shape& shape, const No
   const int64_t out_height = (height - pool.kernel) / pool.stride + 1, out_width = (width - pool.kernel) / pool.stride + 1;
   const int64_t degree = interpolator.degree(), terms = degree + 1, window = pool.kernel * pool.kernel;
   const double* all = unit_coefficients(values, size, interpolator);
+  // Each unit lies in [c_0 − r, c_0 + r] on the piece, r = Σ_{k ≥ 1} |c_k| (summed along the units at once).
+  thread_local std::vector<double> radius;
+  radius.assign(static_cast<size_t>(size), 0.0);
+  for (int64_t k = 1; k <= degree; ++k)
+    for (int64_t u = 0; u < size; ++u) radius[static_cast<size_t>(u)] += std::abs(all[k * size + u]);
   std::vector<double> coefficients(static_cast<size_t>(window * terms)), difference(static_cast<size_t>(terms));
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t oy = 0; oy < out_height; ++oy)
       for (int64_t ox = 0; ox < out_width; ++ox) {
+        const int64_t corner = (c * height + oy * pool.stride) * width + ox * pool.stride;
+        if (one_unit_wins(all, radius.data(), corner, width, pool.kernel)) continue;
         for (int64_t ky = 0; ky < pool.kernel; ++ky)
           for (int64_t kx = 0; kx < pool.kernel; ++kx) {
             const int64_t position = (c * height + oy * pool.stride + ky) * width + ox * pool.stride + kx;
