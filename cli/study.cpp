@@ -115,14 +115,18 @@ void study_kernels(const Run& run, const StudyOptions& o, StudyResult& result) {
     });
   };
   const AfterKernelResult tangent = after_kernel_protocol(*run.model, run.theta0, run.thetaT, run.task.train, run.task.test, run.config.training.loss, protocol);
+  std::vector<KernelResult> conjugates;
   for (const AfterKernelSide* side : {&tangent.initial, &tangent.after}) {
     const Parameters& theta = side->after ? run.thetaT : run.theta0;
     result.network_accuracy[side->after] = side->network_accuracy;
     result.kernels.push_back({"ntk", side->after, side->train_gram, side->test_gram, side->svm, side->svm_accuracy});
-    KernelResult conjugate{"conjugate", side->after, conjugate_kernel(*run.model, theta, train_inputs, nullptr), conjugate_kernel(*run.model, theta, test_inputs, &train_inputs), {}, 0};
-    conjugate.svm = fit_svm(conjugate.train, run.task.train.labels, protocol.svm);
-    conjugate.test_accuracy = svm_accuracy(conjugate.svm, conjugate.test, run.task.test.labels);
-    result.kernels.push_back(std::move(conjugate));
+    conjugates.push_back({"conjugate", side->after, conjugate_kernel(*run.model, theta, train_inputs, nullptr), conjugate_kernel(*run.model, theta, test_inputs, &train_inputs), {}, 0});
+  }
+  const std::vector<SvmModel> svms = fit_svms({&conjugates[0].train, &conjugates[1].train}, run.task.train.labels, protocol.svm);  // both at once
+  for (size_t k = 0; k < conjugates.size(); ++k) {
+    conjugates[k].svm = svms[k];
+    conjugates[k].test_accuracy = svm_accuracy(conjugates[k].svm, conjugates[k].test, run.task.test.labels);
+    result.kernels.push_back(std::move(conjugates[k]));
   }
 }
 

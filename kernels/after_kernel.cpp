@@ -6,8 +6,9 @@ namespace ks {
 
 namespace {
 
-AfterKernelSide one_side(const Sequential& model, const Parameters& theta, bool after, const Dataset& train, const Dataset& test, LossKind loss,
-                         const AfterKernelOptions& options) {
+// One side's Grams (train × train, test × train) at θ; its SVM comes after, with the other side's.
+AfterKernelSide side_grams(const Sequential& model, const Parameters& theta, bool after, const Dataset& train, const Dataset& test,
+                           const AfterKernelOptions& options) {
   AfterKernelSide side;
   side.after = after;
   const std::string name = after ? "after kernel" : "initial NTK";
@@ -19,9 +20,6 @@ AfterKernelSide one_side(const Sequential& model, const Parameters& theta, bool 
   };
   side.train_gram = gram(train.inputs, nullptr, "train x train");
   side.test_gram = gram(test.inputs, &train.inputs, "test x train");
-  side.svm = fit_svm(side.train_gram, train.labels, options.svm);
-  side.svm_accuracy = svm_accuracy(side.svm, side.test_gram, test.labels);
-  side.network_accuracy = evaluate(model, theta, test, loss).accuracy;
   return side;
 }
 
@@ -29,7 +27,15 @@ AfterKernelSide one_side(const Sequential& model, const Parameters& theta, bool 
 
 AfterKernelResult after_kernel_protocol(const Sequential& model, const Parameters& theta0, const Parameters& thetaT, const Dataset& train,
                                         const Dataset& test, LossKind loss, const AfterKernelOptions& options) {
-  return {one_side(model, theta0, false, train, test, loss, options), one_side(model, thetaT, true, train, test, loss, options)};
+  AfterKernelResult result{side_grams(model, theta0, false, train, test, options), side_grams(model, thetaT, true, train, test, options)};
+  // The two SVMs at once: libsvm runs on one thread, and at 10⁴ points each takes minutes.
+  const std::vector<SvmModel> svms = fit_svms({&result.initial.train_gram, &result.after.train_gram}, train.labels, options.svm);
+  for (AfterKernelSide* side : {&result.initial, &result.after}) {
+    side->svm = svms[side->after ? 1 : 0];
+    side->svm_accuracy = svm_accuracy(side->svm, side->test_gram, test.labels);
+    side->network_accuracy = evaluate(model, side->after ? thetaT : theta0, test, loss).accuracy;
+  }
+  return result;
 }
 
 }  // namespace ks

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -110,6 +111,23 @@ SvmModel fit_svm(const Tensor& gram, const std::vector<int>& labels, const SvmOp
   }
   model.margin = norm_squared > 0.0 ? closest / std::sqrt(norm_squared) : 0.0;
   return model;
+}
+
+std::vector<SvmModel> fit_svms(const std::vector<const Tensor*>& grams, const std::vector<int>& labels, const SvmOptions& options) {
+  std::vector<SvmModel> models(grams.size());
+  std::vector<std::exception_ptr> errors(grams.size());
+  // Exceptions may not leave an OpenMP region: each is kept and the first rethrown after the loop.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t k = 0; k < grams.size(); ++k) {
+    try {
+      models[k] = fit_svm(*grams[k], labels, options);
+    } catch (...) {
+      errors[k] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& error : errors)
+    if (error) std::rethrow_exception(error);
+  return models;
 }
 
 std::vector<double> svm_decision(const SvmModel& model, const Tensor& cross) {

@@ -30,6 +30,9 @@ struct SvmModel {
 
 // gram (N, N) symmetric; labels 0/1, both present. Throws naming the problem otherwise.
 SvmModel fit_svm(const Tensor& gram, const std::vector<int>& labels, const SvmOptions& options = {});
+// Several SVMs on one labelling fitted at once, one per thread (libsvm is single-threaded), each the model fit_svm
+// gives it; an error in any is thrown after all have finished.
+std::vector<SvmModel> fit_svms(const std::vector<const Tensor*>& grams, const std::vector<int>& labels, const SvmOptions& options = {});
 // cross (M, N): K(test, train), finite. Returns f for each row; throws naming the first non-finite entry.
 std::vector<double> svm_decision(const SvmModel& model, const Tensor& cross);
 // Fraction of rows whose sign of f matches the 0/1 label.

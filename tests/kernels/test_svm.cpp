@@ -2,6 +2,9 @@
 // against a geometric answer, and the bad-input errors.
 #include <doctest/doctest.h>
 
+#include <array>
+#include <limits>
+
 #include "kernels/svm.h"
 #include "tests/helpers.h"
 
@@ -109,6 +112,36 @@ TEST_CASE("a 4,000-point training Gram fits in libsvm's precomputed mode") {
   CHECK(model.separated());
   CHECK(model.margin >= 0.2 * (1 - 1e-3));
   CHECK(svm_accuracy(model, K, labels) == 1.0);
+}
+
+}  // namespace ks
+
+namespace ks {
+
+TEST_CASE("fit_svms fits several SVMs at once, each bit for bit as fit_svm, and rethrows an error after the others") {
+  Rng rng(8);
+  std::vector<std::array<double, 2>> points;
+  std::vector<int> labels;
+  for (int i = 0; i < 40; ++i) {
+    points.push_back({rng.uniform(-2.0, 2.0), rng.uniform(-2.0, 2.0)});
+    labels.push_back(points.back()[0] + 0.3 * points.back()[1] > 0.0 ? 1 : 0);
+  }
+  const Tensor linear = linear_gram(points, points);
+  Tensor squared = linear;  // a second, different kernel: the linear one squared entry by entry
+  for (int64_t i = 0; i < squared.numel(); ++i) squared[i] = linear[i] * linear[i];
+  const std::vector<SvmModel> both = fit_svms({&linear, &squared, &linear}, labels);
+  REQUIRE(both.size() == 3);
+  const Tensor* grams[] = {&linear, &squared, &linear};
+  for (size_t k = 0; k < both.size(); ++k) {
+    const SvmModel alone = fit_svm(*grams[k], labels);
+    CHECK(both[k].coefficients == alone.coefficients);
+    CHECK(both[k].bias == alone.bias);
+    CHECK(both[k].support_vectors == alone.support_vectors);
+  }
+  CHECK(both[0].coefficients != both[1].coefficients);
+  Tensor broken = linear;
+  broken[5] = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(fit_svms({&linear, &broken}, labels), doctest::Contains("non-finite value at (0, 5)"), std::invalid_argument);
 }
 
 }  // namespace ks
