@@ -1,6 +1,8 @@
 // Kernel metrics with Eigen: Frobenius products, centering by subtracting row and column means, and a symmetric
 // eigensolver for the effective rank. Shapes are checked and named in every error.
 #include "kernels/metrics.h"
+
+#include "autodiff/parallel.h"
 #include "autodiff/math.h"
 
 #include <Eigen/Eigenvalues>
@@ -86,6 +88,12 @@ EffectiveRank effective_rank(const Tensor& kernel) {
     }
   rank.entropy = math::exp(entropy);
   return rank;
+}
+
+std::vector<EffectiveRank> effective_ranks(const std::vector<const Tensor*>& kernels) {
+  std::vector<EffectiveRank> ranks(kernels.size());
+  parallel_tasks(static_cast<int64_t>(kernels.size()), [&](int64_t k) { ranks[static_cast<size_t>(k)] = effective_rank(*kernels[static_cast<size_t>(k)]); });
+  return ranks;
 }
 
 }  // namespace ks

@@ -22,5 +22,7 @@ struct EffectiveRank {
   double entropy = 0.0;      // exp(−Σ p_k log p_k), p_k = λ_k / Σλ, over the positive eigenvalues
 };
 EffectiveRank effective_rank(const Tensor& kernel);
+// Several at once, one per thread (each eigenvalue problem is single-threaded: minutes at 10⁴ points), as effective_rank.
+std::vector<EffectiveRank> effective_ranks(const std::vector<const Tensor*>& kernels);
 
 }  // namespace ks

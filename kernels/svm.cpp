@@ -2,12 +2,13 @@
 // values, the terminator), 16 bytes each, so a 4,000-point Gram needs 256 MB there; libsvm is freed before returning.
 #include "kernels/svm.h"
 
+#include "autodiff/parallel.h"
+
 #include <svm.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -119,18 +120,7 @@ SvmModel fit_svm(const Tensor& gram, const std::vector<int>& labels, const SvmOp
 
 std::vector<SvmModel> fit_svms(const std::vector<const Tensor*>& grams, const std::vector<int>& labels, const SvmOptions& options) {
   std::vector<SvmModel> models(grams.size());
-  std::vector<std::exception_ptr> errors(grams.size());
-  // Exceptions may not leave an OpenMP region: each is kept and the first rethrown after the loop.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (size_t k = 0; k < grams.size(); ++k) {
-    try {
-      models[k] = fit_svm(*grams[k], labels, options);
-    } catch (...) {
-      errors[k] = std::current_exception();
-    }
-  }
-  for (const std::exception_ptr& error : errors)
-    if (error) std::rethrow_exception(error);
+  parallel_tasks(static_cast<int64_t>(grams.size()), [&](int64_t k) { models[static_cast<size_t>(k)] = fit_svm(*grams[static_cast<size_t>(k)], labels, options); });
   return models;
 }
 

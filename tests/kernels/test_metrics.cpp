@@ -62,3 +62,28 @@ TEST_CASE("alignment, CKA, distance and effective rank on kernels with known ans
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("effective_ranks computes several spectra at once, each bit for bit as effective_rank, and rethrows an error") {
+  Rng rng(12);
+  std::vector<Tensor> kernels;
+  for (int64_t n : {5, 9, 7}) {
+    const Tensor features = test::random_tensor({n, 3}, rng);
+    Tensor K({n, n});
+    K.matrix() = features.matrix() * features.matrix().transpose();
+    kernels.push_back(K);
+  }
+  const std::vector<EffectiveRank> ranks = effective_ranks({&kernels[0], &kernels[1], &kernels[2]});
+  REQUIRE(ranks.size() == 3);
+  for (size_t k = 0; k < 3; ++k) {
+    const EffectiveRank alone = effective_rank(kernels[k]);
+    CHECK(ranks[k].trace_ratio == alone.trace_ratio);
+    CHECK(ranks[k].entropy == alone.entropy);
+  }
+  CHECK(ranks[0].entropy != ranks[1].entropy);
+  const Tensor zero({4, 4});
+  CHECK_THROWS_WITH_AS(effective_ranks({&kernels[0], &zero}), doctest::Contains("no positive eigenvalue"), std::invalid_argument);
+}
+
+}  // namespace ks
