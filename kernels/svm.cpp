@@ -73,11 +73,7 @@ SvmModel fit_svm(const Tensor& gram, const std::vector<int>& labels, const SvmOp
   svm_parameter parameter{};
   parameter.svm_type = C_SVC;
   parameter.kernel_type = PRECOMPUTED;
-  // A cache short of the whole kernel makes libsvm fetch columns again and again, each from N rows of nodes 16·N bytes
-  // apart (a cache miss per value): at 12,000 points, with libsvm's 256 MB, that was most of a study's time. The cache
-  // changes no value, only when each is fetched.
-  const double whole_kernel_mb = 4.0 * static_cast<double>(N) * static_cast<double>(N) / 1e6 + 16.0;
-  parameter.cache_size = options.cache_mb > 0 ? options.cache_mb : std::min(whole_kernel_mb, 4096.0);
+  parameter.cache_size = options.cache_mb;
   parameter.eps = options.tolerance;
   parameter.C = options.C;
   parameter.shrinking = 1;

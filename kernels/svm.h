@@ -12,7 +12,7 @@ struct SvmOptions {
   double C = 1e6;                   // large: separable training data are separated exactly
   bool scale_by_mean_norm = false;  // divide every kernel value by the mean training K(x_i, x_i) (Long 2021)
   double tolerance = 1e-6;          // libsvm's stopping tolerance (eps)
-  double cache_mb = 0;  // libsvm's kernel cache; 0: the whole kernel as libsvm keeps it (N² floats), at most 4 GB
+  double cache_mb = 256;
 };
 
 // The dual solution: f(x) = Σ_i coefficients_i K(x, x_i) / scale + bias; f > 0 means label 1.
