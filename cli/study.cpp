@@ -37,6 +37,7 @@ struct StudyOptions {
   bool overwrite = false, scale_kernel = false, no_kernel_files = false;
   double svm_c = 1e6;
   int64_t invariance_size = 200;
+  int64_t rank_size = 0;  // effective ranks on this many evenly spaced training points (0: all of them)
   int64_t seeds = 1;  // independent runs: seeds seed, seed + 1, ...; every number reported as mean ± standard error
   std::vector<double> learning_rates;  // Long's learning-rate study: each rate in lr-R/, all trained to --loss-target
 };
@@ -130,11 +131,26 @@ void study_kernels(const Run& run, const StudyOptions& o, StudyResult& result) {
   }
 }
 
-nlohmann::json kernel_metrics(const std::vector<KernelResult>& kernels, const std::vector<int>& train_labels) {
+// The Gram's principal block on `size` evenly spaced training points (all of them for 0 or size >= N). An
+// eigenvalue problem is 4/3·N³ memory-bound flops (minutes at 12,000 points); Long's code measures the effective rank
+// on a sample (its --effective_rank_sample_size), and evenly spaced points keep both classes whatever the order.
+Tensor spectrum_sample(const Tensor& gram, int64_t size) {  // gram: (N, N)
+  const int64_t n = gram.dim(0);
+  if (size <= 0 || size >= n) return gram;
+  Tensor block({size, size});
+  for (int64_t i = 0; i < size; ++i)
+    for (int64_t j = 0; j < size; ++j) block[i * size + j] = gram[(i * n / size) * n + j * n / size];
+  return block;
+}
+
+nlohmann::json kernel_metrics(const std::vector<KernelResult>& kernels, const std::vector<int>& train_labels, int64_t rank_size) {
   nlohmann::json metrics;
+  std::vector<Tensor> samples;  // ntk init, conjugate init, ntk after, conjugate after
+  for (bool after : {false, true})
+    for (const char* name : {"ntk", "conjugate"}) samples.push_back(spectrum_sample(find(kernels, name, after).train, rank_size));
   // The four spectra at once (an eigenvalue problem each, single-threaded: minutes apiece at 12,000 points).
-  const std::vector<EffectiveRank> ranks = effective_ranks({&find(kernels, "ntk", false).train, &find(kernels, "conjugate", false).train,
-                                                           &find(kernels, "ntk", true).train, &find(kernels, "conjugate", true).train});
+  const std::vector<EffectiveRank> ranks = effective_ranks({&samples[0], &samples[1], &samples[2], &samples[3]});
+  metrics["effective_rank_points"] = samples[0].dim(0);
   for (bool after : {false, true}) {
     const KernelResult &tangent = find(kernels, "ntk", after), &conjugate = find(kernels, "conjugate", after);
     const EffectiveRank &rank = ranks[after ? 2 : 0], &conjugate_rank = ranks[after ? 3 : 1];
@@ -223,7 +239,7 @@ Run study_training(StudyOptions& o, const std::filesystem::path& dir) {
 // Keys that describe the study rather than measure it: kept from the first seed's results, not summarised.
 bool descriptive(const std::string& key) {
   static const std::set<std::string> keys{"model", "classes", "train_size", "test_size", "augment", "augmentation", "svm_c", "svm_kernel_scaled_by_mean_norm",
-                                          "images", "seconds", "seed", "learning_rate", "loss_target"};
+                                          "images", "seconds", "seed", "learning_rate", "loss_target", "effective_rank_points"};
   return keys.count(key) > 0;
 }
 
@@ -278,7 +294,7 @@ nlohmann::json study_seed(StudyOptions o, const std::filesystem::path& dir, Stag
   StudyResult result;
   study_kernels(run, o, result);
   stages.begin("kernel metrics");
-  result.metrics = kernel_metrics(result.kernels, run.task.train.labels);
+  result.metrics = kernel_metrics(result.kernels, run.task.train.labels, o.rank_size);
   if (run.task.test.inputs.rank() == 4) {
     stages.begin("invariance of the NTK on " + std::to_string(std::min(o.invariance_size, run.task.test.size())) +
                  " test images: shift, rotation, zoom, quadrant swap, patch shuffle");
@@ -373,6 +389,10 @@ Command register_study(CLI::App& app) {
   cmd->add_option("--svm-c", o->svm_c, "SVM C: large for a hard margin")->check(finite_number(false))->capture_default_str();
   cmd->add_flag("--scale-kernel", o->scale_kernel, "Divide each kernel by its mean training K(x, x) before the SVM (as Long)");
   cmd->add_option("--invariance-size", o->invariance_size, "Test images used for the invariance scores")->check(whole_number(1))->capture_default_str();
+  cmd->add_option("--effective-rank-size", o->rank_size,
+                  "Effective ranks on this many evenly spaced training points, a principal block of the Gram (0: all; as Long's --effective_rank_sample_size)")
+      ->check(whole_number(0))
+      ->capture_default_str();
   cmd->add_option("--seeds", o->seeds, "Independent runs (seeds --seed, --seed + 1, ...): every number as mean ± standard error (Long: 5)")
       ->check(whole_number(1))
       ->capture_default_str();

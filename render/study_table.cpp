@@ -63,7 +63,10 @@ void metric_rows(StudyTable& table, const nlohmann::json& r) {
                                                                                    {"CKA of conjugate kernel with NTK", "cka_conjugate_ntk"},
                                                                                    {"target alignment of NTK", "target_alignment_ntk"}})
     add_row(table, label, [&](const char* s) { return cell(metrics.at(s).at(key), "%.4f"); });
-  add_row(table, "effective rank of NTK (trace/λmax, entropy)", [&](const char* s) {
+  // Older results have no effective_rank_points: their ranks are on the whole training set.
+  const nlohmann::json& points = metrics.value("effective_rank_points", r.at("train_size"));
+  const bool sampled = points.get<int64_t>() < r.at("train_size").get<int64_t>();
+  add_row(table, std::string("effective rank of NTK (trace/λmax, entropy") + (sampled ? ", " + points.dump() + " training points)" : ")"), [&](const char* s) {
     const nlohmann::json& rank = metrics.at(s).at("effective_rank_ntk");
     return cell(rank.at("trace_over_max"), "%.1f") + ", " + cell(rank.at("spectral_entropy"), "%.1f");
   });

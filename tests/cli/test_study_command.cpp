@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "datasets/npy.h"
+#include "kernels/metrics.h"
 #include "kernels/svm.h"
 #include "nn/run.h"
 #include "render/claims.h"
@@ -174,6 +175,48 @@ TEST_CASE("kernelscope study --learning-rates: each rate to the loss target in l
   own << std::ifstream(dir / "s" / "lr-0.1" / "results.md").rdbuf();
   CHECK(own.str().find("(1) after some epochs") != std::string::npos);
   CHECK(own.str().find("(3) the MLP's after kernel is less global") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("kernelscope study --effective-rank-size S: the ranks of the Gram's block on S evenly spaced training points") {
+  const fs::path root = test::shared_datasets();
+  if (root.empty()) {
+    MESSAGE("skipped: ../shared/datasets not found");
+    return;
+  }
+  const fs::path dir = fs::temp_directory_path() / ("kernelscope-study-rank-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const std::string common = "study --data mnist:" + (root / "mnist").string() + " --classes 3,8 --arch mlp:8 --epochs 1 --train-size 60 --test-size 20 --invariance-size 4 ";
+  test::CommandResult result = test::run_cli(common + "--effective-rank-size 25 --out " + (dir / "s").string());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.output.find("effective rank of NTK (trace/λmax, entropy, 25 training points)") != std::string::npos);
+  nlohmann::json json;
+  std::ifstream(dir / "s" / "results.json") >> json;
+  CHECK(json["metrics"]["effective_rank_points"].get<int64_t>() == 25);
+  for (const char* kernel : {"ntk", "conjugate"})
+    for (const char* stage : {"init", "after"}) {
+      INFO(kernel << " " << stage);
+      const Tensor gram = read_npy(dir / "s" / (std::string(kernel) + "_" + stage + "_train.npy"));  // (60, 60)
+      Tensor block({25, 25});
+      for (int64_t i = 0; i < 25; ++i)
+        for (int64_t j = 0; j < 25; ++j) block[i * 25 + j] = gram[(i * 60 / 25) * 60 + j * 60 / 25];
+      const EffectiveRank expected = effective_rank(block), whole = effective_rank(gram);
+      const nlohmann::json& rank = json["metrics"][stage][std::string("effective_rank_") + kernel];
+      CHECK(rank["trace_over_max"].get<double>() == expected.trace_ratio);
+      CHECK(rank["spectral_entropy"].get<double>() == expected.entropy);
+      CHECK(rank["spectral_entropy"].get<double>() != whole.entropy);  // a sample, not the whole Gram
+    }
+  // 0 (the default) and any size beyond the training set: the whole Gram, and the table says nothing of a sample.
+  result = test::run_cli(common + "--effective-rank-size 600 --out " + (dir / "t").string());
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.output.find("effective rank of NTK (trace/λmax, entropy)") != std::string::npos);
+  std::ifstream(dir / "t" / "results.json") >> json;
+  CHECK(json["metrics"]["effective_rank_points"].get<int64_t>() == 60);
+  CHECK(json["metrics"]["init"]["effective_rank_ntk"]["spectral_entropy"].get<double>() == effective_rank(read_npy(dir / "t" / "ntk_init_train.npy")).entropy);
+  result = test::run_cli(common + "--effective-rank-size -3 --out " + (dir / "u").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("--effective-rank-size") != std::string::npos);
   fs::remove_all(dir);
 }
 
