@@ -40,9 +40,10 @@ class Progress {
   }
 
  private:
-  // ", 2.31/s, ~41s left" (or per item when slower than one a second), empty before the first item.
+  // ", 2.31/s, ~41s left" (or per item when slower than one a second), empty before the first item and in the first
+  // tenth of a second: a rate over microseconds is noise (a first tile already in cache showed 10⁹/s).
   std::string rate(int64_t current, double seconds) const {
-    if (current <= 0 || seconds <= 0.0) return "";
+    if (current <= 0 || seconds < 0.1) return "";
     const double per_second = static_cast<double>(current) / seconds, left = static_cast<double>(total_ - current) / per_second;
     char text[96];
     if (per_second >= 1.0) std::snprintf(text, sizeof text, ", %.2f/s", per_second);
