@@ -102,14 +102,22 @@ void ChebyshevInterpolator::coefficients(const double* values, int64_t stride, d
 }
 
 void ChebyshevInterpolator::coefficients_of_columns(const double* values, int64_t columns, double* coefficients) const {
-  const int64_t size = degree_ + 1;
-  for (int64_t k = 0; k < size; ++k) {
-    double* out = coefficients + k * columns;
-    std::fill_n(out, columns, 0.0);
-    for (int64_t j = 0; j < size; ++j) {
-      const double weight = inverse_[static_cast<size_t>(k * size + j)];
-      const double* row = values + j * columns;
-      for (int64_t u = 0; u < columns; ++u) out[u] += weight * row[u];
+  combine_rows(inverse_.data(), degree_ + 1, degree_ + 1, values, columns, coefficients);
+}
+
+void combine_rows(const double* matrix, int64_t outputs, int64_t inputs, const double* rows, int64_t columns, double* out) {
+  constexpr int64_t kBlock = 256;  // 2 KB of sums per output: the block's rows and sums stay in L1
+  double sums[kBlock];
+  for (int64_t start = 0; start < columns; start += kBlock) {
+    const int64_t width = std::min(kBlock, columns - start);
+    for (int64_t k = 0; k < outputs; ++k) {
+      std::fill_n(sums, width, 0.0);
+      for (int64_t j = 0; j < inputs; ++j) {
+        const double weight = matrix[k * inputs + j];
+        const double* row = rows + j * columns + start;
+        for (int64_t u = 0; u < width; ++u) sums[u] += weight * row[u];
+      }
+      std::copy_n(sums, width, out + k * columns + start);
     }
   }
 }

@@ -21,6 +21,11 @@ std::vector<double> chebyshev_points(int64_t degree);
 // The points mapped to [a, b].
 std::vector<double> chebyshev_points(int64_t degree, double a, double b);
 
+// out (outputs, columns) = matrix (outputs, inputs) · rows (inputs, columns), each sum started at 0 and taken in order
+// j = 0..inputs−1 (the bits of the plain loops), in column blocks that stay in L1: the rows are read from memory once and
+// out is written once, however many outputs there are. Interpolation's one product: coefficients and resampling.
+void combine_rows(const double* matrix, int64_t outputs, int64_t inputs, const double* rows, int64_t columns, double* out);
+
 // Monomial coefficients c_0..c_d in u ∈ [-1, 1] of the polynomial through values at chebyshev_points(d).
 // The inverse Vandermonde matrix is computed once per degree; well-conditioned for the degrees of networks (≤ 12).
 class ChebyshevInterpolator {

@@ -136,24 +136,19 @@ struct Piece {
   double a, b;
 };
 
-// Values of a degree-d polynomial given at chebyshev_points(d) (rows of `size` values) at the points u of [-1, 1].
+// Values of a degree-d polynomial given at chebyshev_points(d) (rows of `size` values) at the points u of [-1, 1]: the
+// Lagrange basis at each u, then one combine_rows pass.
 void resample(const double* from, int64_t size, int64_t degree, const std::vector<double>& u, double* to) {
   const std::vector<double> nodes = chebyshev_points(degree);
-  std::vector<double> basis(nodes.size());
-  for (size_t j = 0; j < u.size(); ++j) {
+  std::vector<double> basis(u.size() * nodes.size());  // (u, nodes)
+  for (size_t j = 0; j < u.size(); ++j)
     for (size_t k = 0; k < nodes.size(); ++k) {
       double l = 1.0;
       for (size_t i = 0; i < nodes.size(); ++i)
         if (i != k) l *= (u[j] - nodes[i]) / (nodes[k] - nodes[i]);
-      basis[k] = l;
+      basis[j * nodes.size() + k] = l;
     }
-    double* row = to + static_cast<int64_t>(j) * size;
-    std::fill_n(row, size, 0.0);
-    for (size_t k = 0; k < nodes.size(); ++k) {
-      const double* source = from + static_cast<int64_t>(k) * size;
-      for (int64_t i = 0; i < size; ++i) row[i] += basis[k] * source[i];
-    }
-  }
+  combine_rows(basis.data(), static_cast<int64_t>(u.size()), static_cast<int64_t>(nodes.size()), from, size, to);
 }
 
 // A layer's output on its pieces, kept for a later layer that reads it (a residual sum): pieces only split further

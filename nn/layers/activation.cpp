@@ -2,6 +2,8 @@
 // ReLU is piecewise linear (the piece finder looks for sign changes); tanh and softplus are smooth.
 #include "nn/layers.h"
 
+#include <algorithm>
+
 namespace ks {
 
 std::string activation_name(ActivationKind kind) {
@@ -52,14 +54,18 @@ class Activation : public Layer {
 
   Tensor pull_back(const Tensor& signal, int64_t C, const ForwardState& state, LayerWeights, const LayerSegment*) const override {
     const int64_t rows = signal.dim(0), N = state.input.dim(0), size = state.input.numel() / std::max<int64_t>(N, 1);
-    Tensor previous(with_batch(state.input.shape(), rows));
+    Tensor previous = Tensor::uninitialised(with_batch(state.input.shape(), rows));  // every row written below
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t n = r / C;
       const double* in = state.input.data() + n * size;
       const double* d = signal.data() + r * size;
       double* target = previous.data() + r * size;
+      if (kind_ != ActivationKind::relu) std::fill_n(target, size, 0.0);  // their backwards add
       switch (kind_) {
-        case ActivationKind::relu: relu_backward(target, d, in, size); break;
+        // relu_backward into zeros, in one pass and without the zero fill: 0.0 + d keeps its bits (a −0 becomes +0).
+        case ActivationKind::relu:
+          for (int64_t i = 0; i < size; ++i) target[i] = in[i] > 0.0 ? 0.0 + d[i] : 0.0;
+          break;
         case ActivationKind::tanh: tanh_backward(target, d, state.output.data() + n * size, size); break;
         case ActivationKind::softplus: softplus_backward(target, d, in, size); break;
       }
