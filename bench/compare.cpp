@@ -5,7 +5,7 @@
 //                                                  one-epoch runs bench/run trains (mlp:512-512 on MNIST 3 vs 8, vgg:16 on
 //                                                  CIFAR automobile vs truck)
 //   bench_compare WORKDIR parts [REPEATS]          the GEMM-bound parts alone (dense, conv), one line each
-//   bench_compare WORKDIR CASE TASK [REPEATS]      CASE mlp|vgg; TASK epoch | jacobian | gram:N | epk:M | gemm
+//   bench_compare WORKDIR CASE TASK [REPEATS]      CASE mlp|vgg|long|resnet|smooth; TASK epoch | jacobian | gram:N | epk:M | gemm
 //
 // Each task runs in its own process so that its peak memory (ru_maxrss) is its own. The results it writes (the Gram, the
 // first Jacobian rows) are what the peers must reproduce within 1e-10 before their time counts.
@@ -37,14 +37,16 @@ struct Case {
 const std::vector<Case>& cases() {
   // long: Long's VGG size (the width his code picks for 10⁵ parameters) on MNIST 3 vs 8, trained only by bench/run --long.
   // resnet: resnet9:8 (the optimizer check against torch.optim and the EPK of a momentum run).
-  static const std::vector<Case> all{{"mlp", "mlp:512-512"}, {"vgg", "vgg:16"}, {"long", "vgg:38"}, {"resnet", "resnet9:8"}};
+  // smooth: the mlp with tanh, where Gauss–Legendre keeps its order along a step (the quadrature comparison's fair case).
+  static const std::vector<Case> all{{"mlp", "mlp:512-512"}, {"vgg", "vgg:16"}, {"long", "vgg:38"}, {"resnet", "resnet9:8"},
+                                     {"smooth", "mlp:512-512/tanh"}};
   return all;
 }
 
 const Case& find_case(const std::string& name) {
   for (const Case& c : cases())
     if (c.name == name) return c;
-  throw std::invalid_argument("bench_compare: unknown case '" + name + "' (mlp, vgg, long or resnet)");
+  throw std::invalid_argument("bench_compare: unknown case '" + name + "' (mlp, vgg, long, resnet or smooth)");
 }
 
 // The training inputs followed by the test inputs: the pool every task takes its first N from.

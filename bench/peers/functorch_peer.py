@@ -22,11 +22,14 @@ def build_net(spec, sample):
     family, body = spec.split(":")
     layers = []
     if family == "mlp":
+        widths, _, activation = body.partition("/")
+        if activation not in ("", "tanh"):
+            raise SystemExit(f"functorch peer: unsupported activation {activation} in {spec}")
         layers.append(torch.nn.Flatten())
         features = int(np.prod(sample))
-        for token in body.split("-"):
+        for token in widths.split("-"):
             width = int(token)
-            layers += [torch.nn.Linear(features, width), torch.nn.ReLU()]
+            layers += [torch.nn.Linear(features, width), torch.nn.Tanh() if activation == "tanh" else torch.nn.ReLU()]
             features = width
         layers.append(torch.nn.Linear(features, 1))
     elif family == "vgg":
