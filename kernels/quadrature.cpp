@@ -102,24 +102,32 @@ void ChebyshevInterpolator::coefficients(const double* values, int64_t stride, d
 }
 
 void ChebyshevInterpolator::coefficients_of_columns(const double* values, int64_t columns, double* coefficients) const {
-  combine_rows(inverse_.data(), degree_ + 1, degree_ + 1, values, columns, coefficients);
+  coefficients_of_columns(values, columns, columns, coefficients);
+}
+
+void ChebyshevInterpolator::coefficients_of_columns(const double* values, int64_t stride, int64_t columns, double* coefficients) const {
+  combine_rows({inverse_.data(), degree_ + 1, degree_ + 1, values, stride, coefficients, columns, columns});
+}
+
+void combine_rows(const RowCombination& product) {
+  constexpr int64_t kBlock = 256;  // 2 KB of sums per output: the block's rows and sums stay in L1
+  double sums[kBlock];
+  for (int64_t start = 0; start < product.columns; start += kBlock) {
+    const int64_t width = std::min(kBlock, product.columns - start);
+    for (int64_t k = 0; k < product.outputs; ++k) {
+      std::fill_n(sums, width, 0.0);
+      for (int64_t j = 0; j < product.inputs; ++j) {
+        const double weight = product.matrix[k * product.inputs + j];
+        const double* row = product.rows + j * product.row_stride + start;
+        for (int64_t u = 0; u < width; ++u) sums[u] += weight * row[u];
+      }
+      std::copy_n(sums, width, product.out + k * product.out_stride + start);
+    }
+  }
 }
 
 void combine_rows(const double* matrix, int64_t outputs, int64_t inputs, const double* rows, int64_t columns, double* out) {
-  constexpr int64_t kBlock = 256;  // 2 KB of sums per output: the block's rows and sums stay in L1
-  double sums[kBlock];
-  for (int64_t start = 0; start < columns; start += kBlock) {
-    const int64_t width = std::min(kBlock, columns - start);
-    for (int64_t k = 0; k < outputs; ++k) {
-      std::fill_n(sums, width, 0.0);
-      for (int64_t j = 0; j < inputs; ++j) {
-        const double weight = matrix[k * inputs + j];
-        const double* row = rows + j * columns + start;
-        for (int64_t u = 0; u < width; ++u) sums[u] += weight * row[u];
-      }
-      std::copy_n(sums, width, out + k * columns + start);
-    }
-  }
+  combine_rows({matrix, outputs, inputs, rows, columns, out, columns, columns});
 }
 
 double evaluate_polynomial(const double* coefficients, int64_t degree, double u) {

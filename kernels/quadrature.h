@@ -21,9 +21,21 @@ std::vector<double> chebyshev_points(int64_t degree);
 // The points mapped to [a, b].
 std::vector<double> chebyshev_points(int64_t degree, double a, double b);
 
-// out (outputs, columns) = matrix (outputs, inputs) · rows (inputs, columns), each sum started at 0 and taken in order
-// j = 0..inputs−1 (the bits of the plain loops), in column blocks that stay in L1: the rows are read from memory once and
-// out is written once, however many outputs there are. Interpolation's one product: coefficients and resampling.
+// out = matrix · rows on `columns` columns of row-major arrays whose rows lie a stride apart, each sum started at 0 and
+// taken in order j = 0..inputs−1 (the bits of the plain loops), in column blocks that stay in L1: the rows are read from
+// memory once and out is written once, however many outputs there are. Interpolation's one product: coefficients and
+// resampling.
+struct RowCombination {
+  const double* matrix = nullptr;  // (outputs, inputs)
+  int64_t outputs = 0, inputs = 0;
+  const double* rows = nullptr;  // (inputs, columns), rows row_stride apart
+  int64_t row_stride = 0;
+  double* out = nullptr;  // (outputs, columns), rows out_stride apart
+  int64_t out_stride = 0;
+  int64_t columns = 0;
+};
+void combine_rows(const RowCombination& product);
+// The dense case: rows (inputs, columns) → out (outputs, columns).
 void combine_rows(const double* matrix, int64_t outputs, int64_t inputs, const double* rows, int64_t columns, double* out);
 
 // Monomial coefficients c_0..c_d in u ∈ [-1, 1] of the polynomial through values at chebyshev_points(d).
@@ -35,8 +47,11 @@ class ChebyshevInterpolator {
   // values: d + 1 values spaced by stride; coefficients: d + 1 outputs.
   void coefficients(const double* values, int64_t stride, double* coefficients) const;
   // Every column's coefficients at once: values (d + 1, columns) → coefficients (d + 1, columns), the same sums in
-  // the same order as coefficients() per column, run along the columns so they vectorise.
+  // the same order as coefficients() per column, run along the columns so they vectorise (bit-equal to it where
+  // multiply-adds are not contracted, as in the portable build; a native build may fuse one form and not the other).
   void coefficients_of_columns(const double* values, int64_t columns, double* coefficients) const;
+  // The same for `columns` columns of values whose rows lie `stride` apart; coefficients (d + 1, columns) dense.
+  void coefficients_of_columns(const double* values, int64_t stride, int64_t columns, double* coefficients) const;
 
  private:
   int64_t degree_;

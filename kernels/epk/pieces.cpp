@@ -16,29 +16,30 @@ namespace ks {
 
 namespace {
 
-// Every unit's monomial coefficients from its values at the Chebyshev points, (d + 1, units), in the thread's scratch:
-// computed along the units at once (the per-unit form reads d + 1 values a layer apart: cache misses, no vectors).
-const double* unit_coefficients(const double* values, int64_t units, const ChebyshevInterpolator& interpolator) {
-  thread_local std::vector<double> coefficients;
-  coefficients.resize(static_cast<size_t>((interpolator.degree() + 1) * units));
-  interpolator.coefficients_of_columns(values, units, coefficients.data());
-  return coefficients.data();
-}
+// Units are tested in blocks this wide: the block's d + 1 coefficient rows and its tails stay in L1 between their
+// computation and the tests (computed for all units first, they went to memory and were read back twice).
+constexpr int64_t kUnitBlock = 256;
 
 // Roots in (-1, 1) of unit polynomials given by values at Chebyshev points, mapped to t in (a, b). A unit whose
 // constant term outweighs the others' magnitudes (|p(u) − c_0| ≤ Σ|c_k| on [-1, 1]) has none: most leave at that test.
 void relu_roots(const double* values, int64_t units, const ChebyshevInterpolator& interpolator, double a, double b, std::vector<double>& roots) {
-  const int64_t degree = interpolator.degree();
-  const double* all = unit_coefficients(values, units, interpolator);
-  thread_local std::vector<double> tail;  // Σ_{k ≥ 1} |c_k| per unit, summed along the units
-  tail.assign(static_cast<size_t>(units), 0.0);
-  for (int64_t k = 1; k <= degree; ++k)
-    for (int64_t u = 0; u < units; ++u) tail[static_cast<size_t>(u)] += std::abs(all[k * units + u]);
-  std::vector<double> coefficients(static_cast<size_t>(degree + 1));
-  for (int64_t u = 0; u < units; ++u) {
-    if (std::abs(all[u]) > tail[static_cast<size_t>(u)]) continue;
-    for (int64_t k = 0; k <= degree; ++k) coefficients[static_cast<size_t>(k)] = all[k * units + u];
-    for (double root : sign_changes(coefficients.data(), degree)) roots.push_back(a + 0.5 * (root + 1.0) * (b - a));
+  const int64_t degree = interpolator.degree(), terms = degree + 1;
+  thread_local std::vector<double> scratch;  // the block's coefficients (d + 1, width), then Σ_{k ≥ 1} |c_k| per unit
+  scratch.resize(static_cast<size_t>((terms + 1) * kUnitBlock));
+  double* all = scratch.data();
+  double* tail = all + terms * kUnitBlock;
+  std::vector<double> coefficients(static_cast<size_t>(terms));
+  for (int64_t start = 0; start < units; start += kUnitBlock) {
+    const int64_t width = std::min(kUnitBlock, units - start);
+    interpolator.coefficients_of_columns(values + start, units, width, all);
+    std::fill_n(tail, width, 0.0);
+    for (int64_t k = 1; k <= degree; ++k)
+      for (int64_t u = 0; u < width; ++u) tail[u] += std::abs(all[k * width + u]);
+    for (int64_t u = 0; u < width; ++u) {
+      if (std::abs(all[u]) > tail[u]) continue;
+      for (int64_t k = 0; k <= degree; ++k) coefficients[static_cast<size_t>(k)] = all[k * width + u];
+      for (double root : sign_changes(coefficients.data(), degree)) roots.push_back(a + 0.5 * (root + 1.0) * (b - a));
+    }
   }
 }
 
@@ -62,49 +63,62 @@ bool one_unit_wins(const double* constant, const double* radius, int64_t corner,
   return true;
 }
 
-// Where a max-pool window's winner changes: crossings of two candidates on the window's upper envelope.
+// The winner changes of one window whose candidates' coefficients are `coefficients` (window × (d + 1)): crossings of
+// two candidates where they are on top.
+void window_crossings(const std::vector<double>& coefficients, std::vector<double>& difference, int64_t window, int64_t degree, double a,
+                      double b, std::vector<double>& roots) {
+  const int64_t terms = degree + 1;
+  for (int64_t p = 0; p < window; ++p)
+    for (int64_t q = p + 1; q < window; ++q) {
+      double tail = 0.0;
+      for (int64_t k = 0; k < terms; ++k) {
+        difference[static_cast<size_t>(k)] = coefficients[static_cast<size_t>(p * terms + k)] - coefficients[static_cast<size_t>(q * terms + k)];
+        if (k > 0) tail += std::abs(difference[static_cast<size_t>(k)]);
+      }
+      if (std::abs(difference[0]) > tail) continue;  // no crossing: sign_changes' first test, without the call
+      for (double root : sign_changes(difference.data(), degree)) {
+        double best = -std::numeric_limits<double>::infinity();
+        for (int64_t k = 0; k < window; ++k) best = std::max(best, evaluate_polynomial(coefficients.data() + k * terms, degree, root));
+        const double crossing = evaluate_polynomial(coefficients.data() + p * terms, degree, root);
+        double scale = 0.0;  // the window's largest coefficient: only here, as crossings are rare
+        for (double value : coefficients) scale = std::max(scale, std::abs(value));
+        // Crossings below the envelope do not change the winner; a loose test only adds harmless pieces.
+        if (crossing >= best - 1e-10 * scale) roots.push_back(a + 0.5 * (root + 1.0) * (b - a));
+      }
+    }
+}
+
+// Where a max-pool window's winner changes: crossings of two candidates on the window's upper envelope. One channel's
+// plane at a time: its coefficients and radii stay in cache while its windows are tested.
 void pool_roots(const double* values, int64_t size, const Shape& shape, const NonlinearLayer& pool,
                 const ChebyshevInterpolator& interpolator, double a, double b, std::vector<double>& roots) {
-  const int64_t channels = shape[1], height = shape[2], width = shape[3];
+  const int64_t channels = shape[1], height = shape[2], width = shape[3], plane = height * width;
   const int64_t out_height = (height - pool.kernel) / pool.stride + 1, out_width = (width - pool.kernel) / pool.stride + 1;
   const int64_t degree = interpolator.degree(), terms = degree + 1, window = pool.kernel * pool.kernel;
-  const double* all = unit_coefficients(values, size, interpolator);
-  // Each unit lies in [c_0 − r, c_0 + r] on the piece, r = Σ_{k ≥ 1} |c_k| (summed along the units at once).
-  thread_local std::vector<double> radius;
-  radius.assign(static_cast<size_t>(size), 0.0);
-  for (int64_t k = 1; k <= degree; ++k)
-    for (int64_t u = 0; u < size; ++u) radius[static_cast<size_t>(u)] += std::abs(all[k * size + u]);
+  thread_local std::vector<double> scratch;  // the plane's coefficients (d + 1, plane), then its radii
+  scratch.resize(static_cast<size_t>((terms + 1) * plane));
+  double* all = scratch.data();
+  double* radius = all + terms * plane;
   std::vector<double> coefficients(static_cast<size_t>(window * terms)), difference(static_cast<size_t>(terms));
-  for (int64_t c = 0; c < channels; ++c)
+  for (int64_t c = 0; c < channels; ++c) {
+    interpolator.coefficients_of_columns(values + c * plane, size, plane, all);
+    // Each unit lies in [c_0 − r, c_0 + r] on the piece, r = Σ_{k ≥ 1} |c_k| (summed along the units at once).
+    std::fill_n(radius, plane, 0.0);
+    for (int64_t k = 1; k <= degree; ++k)
+      for (int64_t u = 0; u < plane; ++u) radius[u] += std::abs(all[k * plane + u]);
     for (int64_t oy = 0; oy < out_height; ++oy)
       for (int64_t ox = 0; ox < out_width; ++ox) {
-        const int64_t corner = (c * height + oy * pool.stride) * width + ox * pool.stride;
-        if (one_unit_wins(all, radius.data(), corner, width, pool.kernel)) continue;
+        const int64_t corner = oy * pool.stride * width + ox * pool.stride;
+        if (one_unit_wins(all, radius, corner, width, pool.kernel)) continue;
         for (int64_t ky = 0; ky < pool.kernel; ++ky)
           for (int64_t kx = 0; kx < pool.kernel; ++kx) {
-            const int64_t position = (c * height + oy * pool.stride + ky) * width + ox * pool.stride + kx;
+            const int64_t position = (oy * pool.stride + ky) * width + ox * pool.stride + kx;
             double* target = coefficients.data() + (ky * pool.kernel + kx) * terms;
-            for (int64_t k = 0; k < terms; ++k) target[k] = all[k * size + position];
+            for (int64_t k = 0; k < terms; ++k) target[k] = all[k * plane + position];
           }
-        for (int64_t p = 0; p < window; ++p)
-          for (int64_t q = p + 1; q < window; ++q) {
-            double tail = 0.0;
-            for (int64_t k = 0; k < terms; ++k) {
-              difference[static_cast<size_t>(k)] = coefficients[static_cast<size_t>(p * terms + k)] - coefficients[static_cast<size_t>(q * terms + k)];
-              if (k > 0) tail += std::abs(difference[static_cast<size_t>(k)]);
-            }
-            if (std::abs(difference[0]) > tail) continue;  // no crossing: sign_changes' first test, without the call
-            for (double root : sign_changes(difference.data(), degree)) {
-              double best = -std::numeric_limits<double>::infinity();
-              for (int64_t k = 0; k < window; ++k) best = std::max(best, evaluate_polynomial(coefficients.data() + k * terms, degree, root));
-              const double crossing = evaluate_polynomial(coefficients.data() + p * terms, degree, root);
-              double scale = 0.0;  // the window's largest coefficient: only here, as crossings are rare
-              for (double value : coefficients) scale = std::max(scale, std::abs(value));
-              // Crossings below the envelope do not change the winner; a loose test only adds harmless pieces.
-              if (crossing >= best - 1e-10 * scale) roots.push_back(a + 0.5 * (root + 1.0) * (b - a));
-            }
-          }
+        window_crossings(coefficients, difference, window, degree, a, b, roots);
       }
+  }
 }
 
 }  // namespace
