@@ -20,6 +20,13 @@ namespace {
 // computation and the tests (computed for all units first, they went to memory and were read back twice).
 constexpr int64_t kUnitBlock = 256;
 
+// Σ_{k ≥ 1} |c_k| per column of coefficients (d + 1, columns): each unit lies within this of its c_0 on the piece.
+void absolute_tails(const double* coefficients, int64_t degree, int64_t columns, double* tails) {
+  std::fill_n(tails, columns, 0.0);
+  for (int64_t k = 1; k <= degree; ++k)
+    for (int64_t u = 0; u < columns; ++u) tails[u] += std::abs(coefficients[k * columns + u]);
+}
+
 // Roots in (-1, 1) of unit polynomials given by values at Chebyshev points, mapped to t in (a, b). A unit whose
 // constant term outweighs the others' magnitudes (|p(u) − c_0| ≤ Σ|c_k| on [-1, 1]) has none: most leave at that test.
 void relu_roots(const double* values, int64_t units, const ChebyshevInterpolator& interpolator, double a, double b, std::vector<double>& roots) {
@@ -32,9 +39,7 @@ void relu_roots(const double* values, int64_t units, const ChebyshevInterpolator
   for (int64_t start = 0; start < units; start += kUnitBlock) {
     const int64_t width = std::min(kUnitBlock, units - start);
     interpolator.coefficients_of_columns(values + start, units, width, all);
-    std::fill_n(tail, width, 0.0);
-    for (int64_t k = 1; k <= degree; ++k)
-      for (int64_t u = 0; u < width; ++u) tail[u] += std::abs(all[k * width + u]);
+    absolute_tails(all, degree, width, tail);
     for (int64_t u = 0; u < width; ++u) {
       if (std::abs(all[u]) > tail[u]) continue;
       for (int64_t k = 0; k <= degree; ++k) coefficients[static_cast<size_t>(k)] = all[k * width + u];
@@ -102,10 +107,7 @@ void pool_roots(const double* values, int64_t size, const Shape& shape, const No
   std::vector<double> coefficients(static_cast<size_t>(window * terms)), difference(static_cast<size_t>(terms));
   for (int64_t c = 0; c < channels; ++c) {
     interpolator.coefficients_of_columns(values + c * plane, size, plane, all);
-    // Each unit lies in [c_0 − r, c_0 + r] on the piece, r = Σ_{k ≥ 1} |c_k| (summed along the units at once).
-    std::fill_n(radius, plane, 0.0);
-    for (int64_t k = 1; k <= degree; ++k)
-      for (int64_t u = 0; u < plane; ++u) radius[u] += std::abs(all[k * plane + u]);
+    absolute_tails(all, degree, plane, radius);  // each unit lies in [c_0 − r, c_0 + r] on the piece
     for (int64_t oy = 0; oy < out_height; ++oy)
       for (int64_t ox = 0; ox < out_width; ++ox) {
         const int64_t corner = oy * pool.stride * width + ox * pool.stride;
