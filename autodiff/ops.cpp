@@ -341,6 +341,11 @@ constexpr int kLanes = 4, kTileRows = 4, kTileVectors = 3;  // 12 of 16
 constexpr int kLanes = 2, kTileRows = 4, kTileVectors = 2;  // SSE2, NEON: 8 of 16
 #endif
 typedef double Lanes __attribute__((vector_size(kLanes * sizeof(double))));
+// The same vector at any double's address, allowed to alias doubles (as the intrinsics headers' __m512d_u): loads and
+// stores through it are single unaligned vector moves. Copies with __builtin_memcpy were split by some tunings (GCC 12's
+// -march=native on a CPU it takes for a Rocket Lake, or -mtune=icelake-server) into halves through the stack, and then
+// the accumulators lived in memory too: the tiles ran at a third of their speed. Same bits either way.
+typedef double UnalignedLanes __attribute__((vector_size(kLanes * sizeof(double)), aligned(alignof(double)), may_alias));
 
 // a·b + c as the vector tiles compute it: fused in the native build (the compiler contracts the tiles' a·b + c into FMA
 // instructions where the machine has them), a product then a sum in the portable build (-ffp-contract=off): the
@@ -361,14 +366,14 @@ void panel_tile(double* out, int64_t out_stride, const double* left, int64_t lef
     for (int v = 0; v < V; ++v) acc[r][v] = Lanes{};
   for (int64_t k = 0; k < depth; ++k) {
     Lanes row[V];
-    for (int v = 0; v < V; ++v) __builtin_memcpy(&row[v], panel + k * panel_stride + v * kLanes, sizeof(Lanes));
+    for (int v = 0; v < V; ++v) row[v] = *reinterpret_cast<const UnalignedLanes*>(panel + k * panel_stride + v * kLanes);
     for (int r = 0; r < R; ++r) {
       const double weight = left[r * left_stride + k];
       for (int v = 0; v < V; ++v) acc[r][v] += weight * row[v];
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) __builtin_memcpy(out + r * out_stride + v * kLanes, &acc[r][v], sizeof(Lanes));
+    for (int v = 0; v < V; ++v) *reinterpret_cast<UnalignedLanes*>(out + r * out_stride + v * kLanes) = acc[r][v];
 }
 
 // Columns [first, first + V·kLanes) of every row: full tiles of kTileRows rows, then one row at a time.
