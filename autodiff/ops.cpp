@@ -4,7 +4,10 @@
 #include "autodiff/math.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <map>
+#include <type_traits>
 #include <vector>
 
 #include "autodiff/tensor.h"
@@ -322,8 +325,7 @@ void col2im_reference(double* dimage, const double* columns, const Conv2dGeometr
 // One thread's scratch for a sample's patches: kept between calls, so the hot loops allocate nothing.
 static double* scratch_columns(int64_t size) {
   thread_local std::vector<double> columns;
-  if (static_cast<int64_t>(columns.size()) < size) columns.resize(static_cast<size_t>(size));
-  return columns.data();
+  return scratch_at_least(columns, size);
 }
 
 // ---- the panel product: out = left · panel, register-tiled, no packing -----------------------------
@@ -358,44 +360,55 @@ inline double multiply_add(double a, double b, double c) {
 #endif
 }
 
-// R rows × V vectors of outputs at out (row stride out_stride) from R rows of left and V vectors of each panel row.
-template <int R, int V>
-void panel_tile(double* out, int64_t out_stride, const double* left, int64_t left_stride, int64_t depth, const double* panel, int64_t panel_stride) {
+// R rows × V vectors of sums from R rows of left and V vectors of each panel row (panel_row(k): where row k's vectors
+// start), handed to store(r, v, sums). The plain product's rows are a stride apart; the convolution reads a padded
+// image, each patch entry's row at its own offset.
+template <int R, int V, class Store, class PanelRow>
+void panel_tile(const Store& store, const double* left, int64_t left_stride, int64_t depth, const PanelRow& panel_row) {
   Lanes acc[R][V];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v) acc[r][v] = Lanes{};
   for (int64_t k = 0; k < depth; ++k) {
     Lanes row[V];
-    for (int v = 0; v < V; ++v) row[v] = *reinterpret_cast<const UnalignedLanes*>(panel + k * panel_stride + v * kLanes);
+    const double* vectors = panel_row(k);
+    for (int v = 0; v < V; ++v) row[v] = *reinterpret_cast<const UnalignedLanes*>(vectors + v * kLanes);
     for (int r = 0; r < R; ++r) {
       const double weight = left[r * left_stride + k];
       for (int v = 0; v < V; ++v) acc[r][v] += weight * row[v];
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) *reinterpret_cast<UnalignedLanes*>(out + r * out_stride + v * kLanes) = acc[r][v];
+    for (int v = 0; v < V; ++v) store(r, v, acc[r][v]);
 }
 
-// Columns [first, first + V·kLanes) of every row: full tiles of kTileRows rows, then one row at a time.
-template <int V>
-void panel_columns(double* out, const double* left, const double* panel, const PanelShape& s, int64_t first) {
-  int64_t r = 0;
-  for (; r + kTileRows <= s.rows; r += kTileRows)
-    panel_tile<kTileRows, V>(out + r * s.columns + first, s.columns, left + r * s.left_stride, s.left_stride, s.depth, panel + first, s.panel_stride);
-  for (; r < s.rows; ++r)
-    panel_tile<1, V>(out + r * s.columns + first, s.columns, left + r * s.left_stride, s.left_stride, s.depth, panel + first, s.panel_stride);
+// Every register tile of a rows × columns product: tile(R, V, row, column) for blocks of Vectors vectors (then 2, then
+// 1) and Rows rows (then one at a time), R and V as std::integral_constant. Returns the first column no vector covers:
+// the caller's scalar remainder.
+template <int Rows, int Vectors, class Tile>
+int64_t sweep_tiles(int64_t rows, int64_t columns, const Tile& tile) {
+  const auto columns_of = [&](auto V, int64_t first) {
+    int64_t r = 0;
+    for (; r + Rows <= rows; r += Rows) tile(std::integral_constant<int, Rows>{}, V, r, first);
+    for (; r < rows; ++r) tile(std::integral_constant<int, 1>{}, V, r, first);
+  };
+  int64_t c = 0;
+  for (; c + Vectors * kLanes <= columns; c += Vectors * kLanes) columns_of(std::integral_constant<int, Vectors>{}, c);
+  // Two vectors where they fit: twice the multiply-adds per broadcast left value of one (a weight gradient's 16 columns).
+  if (Vectors > 2)
+    for (; c + 2 * kLanes <= columns; c += 2 * kLanes) columns_of(std::integral_constant<int, 2>{}, c);
+  for (; c + kLanes <= columns; c += kLanes) columns_of(std::integral_constant<int, 1>{}, c);
+  return c;
 }
 
 }  // namespace
 
 void panel_product(double* out, const double* left, const double* panel, const PanelShape& s) {
-  int64_t c = 0;
-  for (; c + kTileVectors * kLanes <= s.columns; c += kTileVectors * kLanes) panel_columns<kTileVectors>(out, left, panel, s, c);
-  // Two vectors where they fit: twice the multiply-adds per broadcast left value of one (a weight gradient's 16 columns).
-  if (kTileVectors > 2)
-    for (; c + 2 * kLanes <= s.columns; c += 2 * kLanes) panel_columns<2>(out, left, panel, s, c);
-  for (; c + kLanes <= s.columns; c += kLanes) panel_columns<1>(out, left, panel, s, c);
-  if (c < s.columns) panel_product_reference(out, left, panel, s, c);
+  const int64_t covered = sweep_tiles<kTileRows, kTileVectors>(s.rows, s.columns, [&](auto R, auto V, int64_t r, int64_t c) {
+    double* into = out + r * s.out_row_stride() + c;
+    const auto store = [&](int row, int v, Lanes sums) { *reinterpret_cast<UnalignedLanes*>(into + row * s.out_row_stride() + v * kLanes) = sums; };
+    panel_tile<R(), V()>(store, left + r * s.left_stride, s.left_stride, s.depth, [&](int64_t k) { return panel + k * s.panel_stride + c; });
+  });
+  if (covered < s.columns) panel_product_reference(out, left, panel, s, covered);
 }
 
 void panel_product_reference(double* out, const double* left, const double* panel, const PanelShape& s, int64_t first_column) {
@@ -403,33 +416,225 @@ void panel_product_reference(double* out, const double* left, const double* pane
     for (int64_t c = first_column; c < s.columns; ++c) {
       double total = 0.0;
       for (int64_t k = 0; k < s.depth; ++k) total = multiply_add(left[r * s.left_stride + k], panel[k * s.panel_stride + c], total);
-      out[r * s.columns + c] = total;
+      out[r * s.out_row_stride() + c] = total;
     }
 }
 
 // An im2col panel's row stride: the row length plus one cache line, so successive rows do not map to one cache set.
 static int64_t panel_stride(int64_t spatial) { return spatial + 8; }
 
+// ---- the forward without a column panel (stride 1, same size) -----------------------------------
+// im2col's row (c, ki, kj) is the zero-padded image shifted by ki·Wp + kj on a grid of H rows of Wp = W + 2·padding
+// positions. A register tile of output channels × grid positions reads the padded image in place, each patch entry's
+// row at its own offset; the grid's 2·padding extra positions per row are computed and dropped. Each output is the
+// same chain, zero terms included, as the column panel's product: the same bits, without writing 9 copies of the image.
+namespace {
+
+struct PaddedImage {
+  const double* values;    // (C, plane): each channel zero-padded to (H + 2·padding) rows of Wp, then zeros
+  const int64_t* offsets;  // (patch): where patch entry (c, ki, kj)'s row starts: c·plane + ki·Wp + kj
+  int64_t row_width, grid;  // Wp, and the grid positions computed: H·Wp rounded up to whole vectors
+};
+
+PaddedImage padded_image(const double* image, const Conv2dGeometry& g) {
+  const int64_t p = g.padding, k = g.kernel, Wp = g.width + 2 * p, grid = (g.height * Wp + kLanes - 1) / kLanes * kLanes;
+  const int64_t plane = (grid + (k - 1) * (Wp + 1) + kLanes - 1) / kLanes * kLanes + 8;  // the last vector's farthest read, and a cache line
+  thread_local std::vector<double> values;
+  thread_local std::vector<int64_t> offsets;
+  scratch_at_least(values, g.in_channels * plane);
+  scratch_at_least(offsets, g.patch_size());
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    double* padded = values.data() + c * plane;
+    std::fill_n(padded, p * Wp + p, 0.0);  // the rows above and the first row's left padding
+    for (int64_t i = 0; i < g.height; ++i) {
+      double* row = padded + (i + p) * Wp + p;
+      std::copy_n(image + (c * g.height + i) * g.width, g.width, row);
+      std::fill_n(row + g.width, std::min<int64_t>(2 * p, plane - ((i + p) * Wp + p + g.width)), 0.0);  // right, then next left
+    }
+    std::fill(padded + (g.height + p) * Wp + p, padded + plane, 0.0);
+    for (int64_t ki = 0; ki < k; ++ki)
+      for (int64_t kj = 0; kj < k; ++kj) offsets[static_cast<size_t>((c * k + ki) * k + kj)] = c * plane + ki * Wp + kj;
+  }
+  return {values.data(), offsets.data(), Wp, grid};
+}
+
+void conv2d_forward_same_size(double* out, const double* image, const double* weight, const Conv2dGeometry& g) {
+  const PaddedImage in = padded_image(image, g);
+  const int64_t patch = g.patch_size(), spatial = g.height * g.width;
+  thread_local std::vector<double> grid;  // (O, in.grid)
+  scratch_at_least(grid, g.out_channels * in.grid);
+  sweep_tiles<kTileRows, kTileVectors>(g.out_channels, in.grid, [&](auto R, auto V, int64_t o, int64_t q) {
+    double* into = grid.data() + o * in.grid + q;
+    const auto store = [&](int row, int v, Lanes sums) { *reinterpret_cast<UnalignedLanes*>(into + row * in.grid + v * kLanes) = sums; };
+    panel_tile<R(), V()>(store, weight + o * patch, patch, patch, [&](int64_t kk) { return in.values + in.offsets[kk] + q; });
+  });
+  for (int64_t o = 0; o < g.out_channels; ++o)
+    for (int64_t i = 0; i < g.height; ++i) std::copy_n(grid.data() + o * in.grid + i * in.row_width, g.width, out + o * spatial + i * g.width);
+}
+
+}  // namespace
+
 void conv2d_forward_sample(double* out, const double* image, const double* weight, const double* bias,
                            const Conv2dGeometry& g) {
   const int64_t spatial = g.out_height() * g.out_width(), stride = panel_stride(spatial);
-  double* columns = scratch_columns(g.patch_size() * stride);
-  im2col(columns, image, g, stride, 0);
-  panel_product(out, weight, columns, {g.out_channels, g.patch_size(), spatial, g.patch_size(), stride});
+  if (g.stride == 1 && g.out_width() == g.width && g.out_height() == g.height) {
+    conv2d_forward_same_size(out, image, weight, g);
+  } else {
+    double* columns = scratch_columns(g.patch_size() * stride);
+    im2col(columns, image, g, stride, 0);
+    panel_product(out, weight, columns, {g.out_channels, g.patch_size(), spatial, g.patch_size(), stride});
+  }
   if (bias)
     for (int64_t o = 0; o < g.out_channels; ++o)
       for (int64_t p = 0; p < spatial; ++p) out[o * spatial + p] += bias[o];
 }
 
-void conv2d_backward_input_sample(double* dimage, const double* dout, const double* weight, const Conv2dGeometry& g) {
+void conv2d_forward_sample_reference(double* out, const double* image, const double* weight, const double* bias, const Conv2dGeometry& g) {
+  const int64_t spatial = g.out_height() * g.out_width();
+  std::vector<double> columns(static_cast<size_t>(g.patch_size() * spatial));
+  im2col(columns.data(), image, g, spatial, 0);
+  panel_product_reference(out, weight, columns.data(), {g.out_channels, g.patch_size(), spatial, g.patch_size(), spatial});
+  if (bias)
+    for (int64_t o = 0; o < g.out_channels; ++o)
+      for (int64_t p = 0; p < spatial; ++p) out[o * spatial + p] += bias[o];
+}
+
+// ---- the input gradient without a column panel (stride 1, same size) ----------------------------
+// col2im(Wᵀ·dout) adds into pixel q of channel c, for each kernel offset kk = (ki, kj) in order, the product row (c, kk)
+// at column q − shift(kk), shift = (ki − padding)·W + kj − padding, where that column is an output position. For one
+// offset every channel's row reads dout at the same shift, so a register tile of channels × pixels takes dout shifted
+// as its panel; it keeps its pixels in registers through all k² offsets, adding each offset's sums where valid. Each
+// pixel receives the same sums in the same order as col2im of the column panel: the same bits, and neither that panel
+// nor the image passes through memory once per offset.
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int kGradientRows = 4, kGradientVectors = 3;  // 12 pixel and 12 sum registers of 32
+#else
+constexpr int kGradientRows = 2, kGradientVectors = 2;  // 4 and 4 of 16
+#endif
+typedef int64_t LaneMask __attribute__((vector_size(kLanes * sizeof(int64_t)), aligned(alignof(int64_t)), may_alias));
+
+struct ShiftedDout {
+  const double* rows;     // (O, stride): dout's rows, each between zero halos wider than any shift
+  int64_t stride;
+  const int64_t* valid;   // (k², HW): all ones where pixel q takes offset kk's term, else 0
+  const int64_t* shifts;  // (k²)
+};
+
+// The shifts of the k² offsets and which pixels take each: the geometry's alone, made once per thread and geometry (the
+// layers of a net alternate between a few).
+struct OffsetTable {
+  std::vector<int64_t> valid, shifts;
+};
+const OffsetTable& offset_table(const Conv2dGeometry& g) {
+  thread_local std::map<std::array<int64_t, 4>, OffsetTable> tables;
+  const auto [found, made] = tables.try_emplace({g.height, g.width, g.kernel, g.padding});
+  OffsetTable& table = found->second;
+  if (!made) return table;
+  const int64_t spatial = g.height * g.width, offsets = g.kernel * g.kernel;
+  table.valid.resize(static_cast<size_t>(offsets * spatial));
+  table.shifts.resize(static_cast<size_t>(offsets));
+  for (int64_t kk = 0; kk < offsets; ++kk) {
+    const int64_t ki = kk / g.kernel, kj = kk % g.kernel;
+    table.shifts[static_cast<size_t>(kk)] = (ki - g.padding) * g.width + kj - g.padding;
+    for (int64_t q = 0; q < spatial; ++q) {
+      const int64_t oi = q / g.width + g.padding - ki, oj = q % g.width + g.padding - kj;
+      table.valid[static_cast<size_t>(kk * spatial + q)] = (oi >= 0 && oi < g.height && oj >= 0 && oj < g.width) ? -1 : 0;
+    }
+  }
+  return table;
+}
+
+// One thread's scratch: dout with its halos.
+ShiftedDout shifted_dout(const double* dout, const Conv2dGeometry& g) {
+  const int64_t spatial = g.height * g.width;
+  const int64_t reach = g.padding * (g.width + 1), halo = (reach + kLanes - 1) / kLanes * kLanes, stride = spatial + 2 * halo + 8;
+  thread_local std::vector<double> rows;
+  scratch_at_least(rows, g.out_channels * stride);
+  for (int64_t o = 0; o < g.out_channels; ++o) {
+    double* row = rows.data() + o * stride;
+    std::fill_n(row, halo, 0.0);
+    std::copy_n(dout + o * spatial, spatial, row + halo);
+    std::fill(row + halo + spatial, row + stride, 0.0);
+  }
+  const OffsetTable& table = offset_table(g);
+  return {rows.data() + halo, stride, table.valid.data(), table.shifts.data()};
+}
+
+// R channels × V vectors of pixels from c, q. left: Wᵀ's row (c, 0); channel rows k²·O apart, offset rows O apart.
+template <int R, int V>
+void input_gradient_tile(double* dimage, const double* left, const ShiftedDout& in, const Conv2dGeometry& g, int64_t c, int64_t q, Accumulate mode) {
+  const int64_t spatial = g.height * g.width, O = g.out_channels, offsets = g.kernel * g.kernel;
+  Lanes pixels[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v)
+      pixels[r][v] = mode == Accumulate::assign ? Lanes{} : *reinterpret_cast<const UnalignedLanes*>(dimage + (c + r) * spatial + q + v * kLanes);
+  for (int64_t kk = 0; kk < offsets; ++kk) {
+    const double* panel = in.rows + q - in.shifts[kk];
+    Lanes sums[R][V];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) sums[r][v] = Lanes{};
+    for (int64_t o = 0; o < O; ++o) {
+      Lanes row[V];
+      for (int v = 0; v < V; ++v) row[v] = *reinterpret_cast<const UnalignedLanes*>(panel + o * in.stride + v * kLanes);
+      for (int r = 0; r < R; ++r) {
+        const double weight = left[((c + r) * offsets + kk) * O + o];
+        for (int v = 0; v < V; ++v) sums[r][v] += weight * row[v];
+      }
+    }
+    for (int v = 0; v < V; ++v) {
+      const LaneMask takes = *reinterpret_cast<const LaneMask*>(in.valid + kk * spatial + q + v * kLanes);
+      for (int r = 0; r < R; ++r) pixels[r][v] = takes != 0 ? pixels[r][v] + sums[r][v] : pixels[r][v];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) *reinterpret_cast<UnalignedLanes*>(dimage + (c + r) * spatial + q + v * kLanes) = pixels[r][v];
+}
+
+// The pixels no vector covers, one at a time, in the same order.
+void input_gradient_pixel(double* dimage, const double* left, const ShiftedDout& in, const Conv2dGeometry& g, int64_t c, int64_t q, Accumulate mode) {
+  const int64_t spatial = g.height * g.width, O = g.out_channels, offsets = g.kernel * g.kernel;
+  double pixel = mode == Accumulate::assign ? 0.0 : dimage[c * spatial + q];
+  for (int64_t kk = 0; kk < offsets; ++kk) {
+    double total = 0.0;
+    for (int64_t o = 0; o < O; ++o) total = multiply_add(left[(c * offsets + kk) * O + o], in.rows[o * in.stride + q - in.shifts[kk]], total);
+    if (in.valid[kk * spatial + q] != 0) pixel = pixel + total;
+  }
+  dimage[c * spatial + q] = pixel;
+}
+
+}  // namespace
+
+void conv2d_backward_input_sample(double* dimage, const double* dout, const double* weight, const Conv2dGeometry& g, Accumulate mode) {
   const int64_t spatial = g.out_height() * g.out_width(), patch = g.patch_size();
   thread_local std::vector<double> transposed;  // Wᵀ, (patch, O): the left side of the panel product
-  transposed.resize(static_cast<size_t>(patch * g.out_channels));
+  scratch_at_least(transposed, patch * g.out_channels);
   for (int64_t o = 0; o < g.out_channels; ++o)
     for (int64_t k = 0; k < patch; ++k) transposed[static_cast<size_t>(k * g.out_channels + o)] = weight[o * patch + k];
+  if (g.stride == 1 && g.out_width() == g.width && g.out_height() == g.height) {
+    const ShiftedDout in = shifted_dout(dout, g);
+    const int64_t covered = sweep_tiles<kGradientRows, kGradientVectors>(g.in_channels, spatial, [&](auto R, auto V, int64_t c, int64_t q) {
+      input_gradient_tile<R(), V()>(dimage, transposed.data(), in, g, c, q, mode);
+    });
+    for (int64_t c = 0; c < g.in_channels; ++c)
+      for (int64_t q = covered; q < spatial; ++q) input_gradient_pixel(dimage, transposed.data(), in, g, c, q, mode);
+    return;
+  }
+  if (mode == Accumulate::assign) std::fill_n(dimage, g.in_channels * g.height * g.width, 0.0);
   double* dcolumns = scratch_columns(patch * spatial);
   panel_product(dcolumns, transposed.data(), dout, {patch, g.out_channels, spatial, g.out_channels, spatial});
   col2im(dimage, dcolumns, g, spatial, 0);
+}
+
+void conv2d_backward_input_sample_reference(double* dimage, const double* dout, const double* weight, const Conv2dGeometry& g, Accumulate mode) {
+  const int64_t spatial = g.out_height() * g.out_width(), patch = g.patch_size();
+  std::vector<double> transposed(static_cast<size_t>(patch * g.out_channels)), dcolumns(static_cast<size_t>(patch * spatial));
+  for (int64_t o = 0; o < g.out_channels; ++o)
+    for (int64_t k = 0; k < patch; ++k) transposed[static_cast<size_t>(k * g.out_channels + o)] = weight[o * patch + k];
+  if (mode == Accumulate::assign) std::fill_n(dimage, g.in_channels * g.height * g.width, 0.0);
+  panel_product_reference(dcolumns.data(), transposed.data(), dout, {patch, g.out_channels, spatial, g.out_channels, spatial});
+  col2im_reference(dimage, dcolumns.data(), g, spatial, 0);
 }
 
 // Wᵀ's gradient, patches · doutᵀ: (patch, HW) · (HW, O), the patches read in place as the panel product's left side
@@ -438,7 +643,7 @@ void conv2d_weight_gradient_from_patches(double* transposed_gradient, const doub
                                          const Conv2dGeometry& g) {
   const int64_t spatial = g.out_height() * g.out_width(), O = g.out_channels;
   thread_local std::vector<double> dout_transposed;  // (HW, O)
-  dout_transposed.resize(static_cast<size_t>(spatial * O));
+  scratch_at_least(dout_transposed, spatial * O);
   // In blocks of 8 positions: each channel's 8 values are one cache line read whole. Position by position, the O
   // channel rows would be read as O streams a power-of-two stride apart, which share a cache set and evict each other.
   for (int64_t first = 0; first < spatial; first += 8)
@@ -477,7 +682,7 @@ void conv2d_backward(double* dinp, double* dweight, double* dbias, const double*
       conv2d_weight_gradient_sample(weight_partials[static_cast<size_t>(n)].data(), inp + n * image_size, dout + n * out_size, g);
     }
     if (dbias) bias_partials[static_cast<size_t>(n)] = dout_columns.rowwise().sum();
-    if (dinp) conv2d_backward_input_sample(dinp + n * image_size, dout + n * out_size, weight, g);
+    if (dinp) conv2d_backward_input_sample(dinp + n * image_size, dout + n * out_size, weight, g, Accumulate::add);
   }
   // Reduce in sample order so the sum does not depend on which thread ran which sample.
   for (int64_t n = 0; n < g.batch; ++n) {

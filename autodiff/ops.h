@@ -2,7 +2,9 @@
 // They do not check shapes or record anything: the graph wrappers in functions.h do both. Every backward ADDS into its d-buffers; a null d-pointer is skipped.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace ks {
 
@@ -47,6 +49,14 @@ void softplus_backward(double* dinp, const double* dout, const double* inp, int6
 double stable_sigmoid(double x);
 double stable_softplus(double x);  // log(1 + exp(x)) without overflow
 
+// A thread's scratch buffer of at least `size` values: it only grows, so calls of alternating sizes (the layers of one
+// net) do not zero-fill it again each time. It holds whatever its last user left.
+template <class T>
+T* scratch_at_least(std::vector<T>& buffer, int64_t size) {
+  if (static_cast<int64_t>(buffer.size()) < size) buffer.resize(static_cast<std::size_t>(size));
+  return buffer.data();
+}
+
 // ---- convolution -----------------------------------------------------------------------------
 struct Conv2dGeometry {
   int64_t batch, in_channels, height, width;
@@ -68,7 +78,9 @@ void col2im_reference(double* dimage, const double* columns, const Conv2dGeometr
 // output is one sum in k order, so the bits do not depend on the register tiling; the reference is the plain triple loop.
 struct PanelShape {
   int64_t rows, depth, columns;
-  int64_t left_stride, panel_stride;  // row strides of left and panel (out's is `columns`)
+  int64_t left_stride, panel_stride;  // row strides of left and panel
+  int64_t out_stride = 0;             // out's row stride; 0: `columns`
+  int64_t out_row_stride() const { return out_stride > 0 ? out_stride : columns; }
 };
 void panel_product(double* out, const double* left, const double* panel, const PanelShape& shape);  // (rows, columns), (rows, depth), (depth, columns)
 // The plain triple loop, for columns [first_column, columns): the reference, and the fast form's last columns.
@@ -82,11 +94,20 @@ void conv2d_weight_gradient_sample(double* transposed_gradient, const double* im
                                    const Conv2dGeometry& g);
 // One sample: im2col into the thread's scratch, one panel product straight into out. The batched forms below and the layers'
 // segment forms (a weight of their own per sample) call these; samples are independent, so bits never depend on threads.
+// Stride 1 and same size: no column panel, the padded image read in place (the same bits).
 void conv2d_forward_sample(double* out, const double* image, const double* weight, const double* bias,  // (O, Ho, Wo), (C, H, W), (O, C, k, k), (O)
                            const Conv2dGeometry& g);
-// Adds Wᵀ·dout, folded back by col2im, into one sample's image gradient.
+// im2col, then the panel's triple loop: the reference for the above.
+void conv2d_forward_sample_reference(double* out, const double* image, const double* weight, const double* bias,  // (O, Ho, Wo), (C, H, W), (O, C, k, k), (O)
+                                     const Conv2dGeometry& g);
+// Wᵀ·dout folded back by col2im, added into one sample's image gradient (add) or written over it (assign: no zero fill
+// needed). Stride 1 and same size: without the column panel, offset by offset (the same bits).
+enum class Accumulate { add, assign };
 void conv2d_backward_input_sample(double* dimage, const double* dout, const double* weight,  // (C, H, W), (O, Ho, Wo), (O, C, k, k)
-                                  const Conv2dGeometry& g);
+                                  const Conv2dGeometry& g, Accumulate mode);
+// The column panel by the plain triple loop, folded back by the per-element col2im: the reference for the above.
+void conv2d_backward_input_sample_reference(double* dimage, const double* dout, const double* weight,  // (C, H, W), (O, Ho, Wo), (O, C, k, k)
+                                            const Conv2dGeometry& g, Accumulate mode);
 // im2col + one GEMM per sample; samples run in parallel and the weight gradient reduces in sample order.
 void conv2d_forward(double* out, const double* inp, const double* weight, const double* bias,  // (N, O, Ho, Wo), (N, C, H, W), (O, C, k, k), (O)
                     const Conv2dGeometry& g);

@@ -2,6 +2,7 @@
 // Vandermonde matrix, and sign changes by the derivative recursion. No adaptivity here: the EPK decides what to refine.
 #include "kernels/quadrature.h"
 #include "autodiff/math.h"
+#include "autodiff/ops.h"
 
 #include <Eigen/Dense>
 #include <algorithm>
@@ -109,21 +110,10 @@ void ChebyshevInterpolator::coefficients_of_columns(const double* values, int64_
   combine_rows({inverse_.data(), degree_ + 1, degree_ + 1, values, stride, coefficients, columns, columns});
 }
 
+// The conv path's register-tiled panel product: each output a sum from 0 in j order, as the plain loops.
 void combine_rows(const RowCombination& product) {
-  constexpr int64_t kBlock = 256;  // 2 KB of sums per output: the block's rows and sums stay in L1
-  double sums[kBlock];
-  for (int64_t start = 0; start < product.columns; start += kBlock) {
-    const int64_t width = std::min(kBlock, product.columns - start);
-    for (int64_t k = 0; k < product.outputs; ++k) {
-      std::fill_n(sums, width, 0.0);
-      for (int64_t j = 0; j < product.inputs; ++j) {
-        const double weight = product.matrix[k * product.inputs + j];
-        const double* row = product.rows + j * product.row_stride + start;
-        for (int64_t u = 0; u < width; ++u) sums[u] += weight * row[u];
-      }
-      std::copy_n(sums, width, product.out + k * product.out_stride + start);
-    }
-  }
+  panel_product(product.out, product.matrix, product.rows,
+                {product.outputs, product.inputs, product.columns, product.inputs, product.row_stride, product.out_stride});
 }
 
 void combine_rows(const double* matrix, int64_t outputs, int64_t inputs, const double* rows, int64_t columns, double* out) {

@@ -22,9 +22,9 @@ std::vector<double> chebyshev_points(int64_t degree);
 std::vector<double> chebyshev_points(int64_t degree, double a, double b);
 
 // out = matrix · rows on `columns` columns of row-major arrays whose rows lie a stride apart, each sum started at 0 and
-// taken in order j = 0..inputs−1 (the bits of the plain loops), in column blocks that stay in L1: the rows are read from
-// memory once and out is written once, however many outputs there are. Interpolation's one product: coefficients and
-// resampling.
+// taken in order j = 0..inputs−1 (the bits of the plain loops), in register tiles of outputs × columns (the panel
+// product): each row vector loaded feeds several outputs, each sum is stored once. Interpolation's one product:
+// coefficients and resampling.
 struct RowCombination {
   const double* matrix = nullptr;  // (outputs, inputs)
   int64_t outputs = 0, inputs = 0;

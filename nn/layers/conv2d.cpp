@@ -69,12 +69,13 @@ class Conv2d : public Layer {
                    const LayerSegment* segment) const override {
     const int64_t rows = signal.dim(0);
     Conv2dGeometry g = geometry(state.input.shape(), rows);
-    Tensor previous(with_batch(state.input.shape(), rows));
     if (!segment) {
+      Tensor previous(with_batch(state.input.shape(), rows));  // conv2d_backward adds into it
       const ScaledWeight weight = scaled_weight(w[0], o_.weight_multiplier);
       conv2d_backward(previous.data(), nullptr, nullptr, signal.data(), nullptr, weight.values, g);
       return previous;
     }
+    Tensor previous = Tensor::uninitialised(with_batch(state.input.shape(), rows));  // every row is assigned below
     // Row r pulls back through its sample's W_base + t·W_direction, formed once per sample.
     const int64_t image = g.in_channels * g.height * g.width, out_size = g.out_channels * g.out_height() * g.out_width();
     const int64_t samples = (rows + C - 1) / C;
@@ -82,7 +83,7 @@ class Conv2d : public Layer {
     for (int64_t n = 0; n < samples; ++n) {
       const SampleWeight sample = weight_at(*segment, (*segment->t)[static_cast<size_t>(n)]);
       for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r)
-        conv2d_backward_input_sample(previous.data() + r * image, signal.data() + r * out_size, sample.weight.data(), g);
+        conv2d_backward_input_sample(previous.data() + r * image, signal.data() + r * out_size, sample.weight.data(), g, Accumulate::assign);
     }
     return previous;
   }
@@ -113,7 +114,7 @@ class Conv2d : public Layer {
   SampleWeight weight_at(const LayerSegment& segment, double t) const {
     thread_local std::vector<double> weight, bias;
     const Tensor &w = segment.base[0], &d = segment.direction[0];
-    weight.resize(static_cast<size_t>(w.numel()));
+    scratch_at_least(weight, w.numel());  // the conv layers share it: grown, not refilled
     for (int64_t i = 0; i < w.numel(); ++i) weight[static_cast<size_t>(i)] = o_.weight_multiplier * (w[i] + t * d[i]);
     bias.clear();
     if (o_.bias)
@@ -131,7 +132,7 @@ void Conv2d::for_each_row_with_patches(const LayerSignals& s, int64_t C, const V
   const Conv2dGeometry g = geometry(s.input.shape(), samples);
   const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width, stride = conv2d_patch_stride(g);
   thread_local std::vector<double> patches;  // the thread's, kept between calls: im2col writes every value read
-  patches.resize(static_cast<size_t>(g.patch_size() * stride));
+  scratch_at_least(patches, g.patch_size() * stride);
   MatrixRowMajor transposed(g.patch_size(), g.out_channels);
   for (int64_t n = 0; n < samples; ++n) {
     im2col(patches.data(), s.input.data() + n * image, g, stride, 0);

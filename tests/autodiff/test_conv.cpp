@@ -2,6 +2,8 @@
 // Finite-difference checks of conv2d live in test_gradcheck.cpp; this file only compares fast against slow.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "autodiff/ops.h"
 #include "tests/helpers.h"
 
@@ -110,6 +112,65 @@ TEST_CASE("col2im's run form for stride 1 and same width, and its general form, 
     col2im(fast.data(), columns.data(), g, stride, 2);
     col2im_reference(slow.data(), columns.data(), g, stride, 2);
     CHECK(test::bit_equal(fast, slow));
+  }
+}
+
+}  // namespace ks
+
+namespace ks {
+
+TEST_CASE("the input gradient without a column panel equals the panel's triple loop folded back by col2im, bit for bit") {
+  Rng rng(61);
+  // Same-size geometries (the offset-by-offset form): channels above, at and below a register tile, widths that are and
+  // are not whole vectors, kernels 1, 3 and 5; then two the column panel serves (stride 2, no padding).
+  for (const Conv2dGeometry& g : {Conv2dGeometry{1, 16, 32, 32, 16, 3, 1, 1}, Conv2dGeometry{1, 9, 7, 7, 5, 3, 1, 1}, Conv2dGeometry{1, 3, 28, 28, 6, 3, 1, 1},
+                                  Conv2dGeometry{1, 2, 9, 5, 3, 5, 1, 2}, Conv2dGeometry{1, 17, 14, 14, 4, 1, 1, 0}, Conv2dGeometry{1, 32, 16, 16, 32, 3, 1, 1},
+                                  Conv2dGeometry{1, 3, 9, 7, 4, 3, 2, 1}, Conv2dGeometry{1, 2, 6, 6, 3, 3, 1, 0}}) {
+    INFO("C=" << g.in_channels << " O=" << g.out_channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel << " stride=" << g.stride
+              << " pad=" << g.padding);
+    const Tensor dout = test::random_tensor({g.out_channels, g.out_height(), g.out_width()}, rng);
+    const Tensor weight = test::random_tensor({g.out_channels, g.in_channels, g.kernel, g.kernel}, rng);
+    // add: both start from the same values, negative zeros among them (a skipped term must leave −0.0 alone) and
+    // magnitudes that make the order of the sums show in the bits.
+    Tensor fast = test::random_tensor({g.in_channels, g.height, g.width}, rng, -1e3, 1e3);
+    for (int64_t i = 0; i < fast.numel(); i += 5) fast[i] = -0.0;
+    Tensor slow = fast;
+    conv2d_backward_input_sample(fast.data(), dout.data(), weight.data(), g, Accumulate::add);
+    conv2d_backward_input_sample_reference(slow.data(), dout.data(), weight.data(), g, Accumulate::add);
+    CHECK(test::bit_equal(fast, slow));
+    // assign: whatever the image held before (here NaN) is gone, as if it had been zeroed.
+    Tensor assigned({g.in_channels, g.height, g.width}), zeroed({g.in_channels, g.height, g.width});
+    for (int64_t i = 0; i < assigned.numel(); ++i) assigned[i] = std::nan("");
+    conv2d_backward_input_sample(assigned.data(), dout.data(), weight.data(), g, Accumulate::assign);
+    conv2d_backward_input_sample_reference(zeroed.data(), dout.data(), weight.data(), g, Accumulate::add);
+    CHECK(test::bit_equal(assigned, zeroed));
+    CHECK(zeroed.vector().cwiseAbs().maxCoeff() > 0.0);
+  }
+}
+
+}  // namespace ks
+
+namespace ks {
+
+TEST_CASE("the forward without a column panel equals im2col then the panel's triple loop, bit for bit") {
+  Rng rng(67);
+  // Same-size geometries (the padded image read in place): output channels above, at and below a register tile, widths
+  // whose padded rows are and are not whole vectors, kernels 1, 3 and 5; then two the column panel serves.
+  for (const Conv2dGeometry& g : {Conv2dGeometry{1, 16, 32, 32, 16, 3, 1, 1}, Conv2dGeometry{1, 5, 7, 7, 9, 3, 1, 1}, Conv2dGeometry{1, 1, 28, 28, 6, 3, 1, 1},
+                                  Conv2dGeometry{1, 2, 9, 5, 3, 5, 1, 2}, Conv2dGeometry{1, 4, 14, 14, 17, 1, 1, 0}, Conv2dGeometry{1, 32, 16, 16, 32, 3, 1, 1},
+                                  Conv2dGeometry{1, 3, 9, 7, 4, 3, 2, 1}, Conv2dGeometry{1, 2, 6, 6, 3, 3, 1, 0}}) {
+    INFO("C=" << g.in_channels << " O=" << g.out_channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel << " stride=" << g.stride
+              << " pad=" << g.padding);
+    // Magnitudes that make the order of the sums show in the bits, and negative zeros in the image.
+    Tensor image = test::random_tensor({g.in_channels, g.height, g.width}, rng, -1e3, 1e3);
+    for (int64_t i = 0; i < image.numel(); i += 7) image[i] = -0.0;
+    const Tensor weight = test::random_tensor({g.out_channels, g.in_channels, g.kernel, g.kernel}, rng);
+    const Tensor bias = test::random_tensor({g.out_channels}, rng);
+    Tensor fast({g.out_channels, g.out_height(), g.out_width()}), slow = fast;
+    conv2d_forward_sample(fast.data(), image.data(), weight.data(), bias.data(), g);
+    conv2d_forward_sample_reference(slow.data(), image.data(), weight.data(), bias.data(), g);
+    CHECK(test::bit_equal(fast, slow));
+    CHECK(slow.vector().cwiseAbs().maxCoeff() > 0.0);
   }
 }
 

@@ -43,7 +43,7 @@ TEST_CASE("combine_rows gives the plain loops' bits, dense and strided, on and o
   Rng rng(7);
   for (int64_t columns : {1, 255, 256, 257, 700}) {
     for (int64_t inputs : {1, 3, 6}) {
-      const int64_t outputs = 4, row_stride = columns + 13, out_stride = columns + 5;
+      const int64_t outputs = inputs == 3 ? 17 : 4, row_stride = columns + 13, out_stride = columns + 5;  // 17: register tiles and rows beyond
       const std::vector<double> matrix = random_values(rng, outputs * inputs), rows = random_values(rng, inputs * row_stride);
       std::vector<double> fast(static_cast<size_t>(outputs * out_stride), -1.0), slow = fast;
       combine_rows({matrix.data(), outputs, inputs, rows.data(), row_stride, fast.data(), out_stride, columns});
