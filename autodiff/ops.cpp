@@ -436,11 +436,10 @@ struct PaddedImage {
   int64_t row_width, grid;  // Wp, and the grid positions computed: H·Wp rounded up to whole vectors
 };
 
-PaddedImage padded_image(const double* image, const Conv2dGeometry& g) {
+// Into the caller's buffers (the forward and the weight gradient keep their own: a sample's patches outlive forwards).
+PaddedImage padded_image(const double* image, const Conv2dGeometry& g, std::vector<double>& values, std::vector<int64_t>& offsets) {
   const int64_t p = g.padding, k = g.kernel, Wp = g.width + 2 * p, grid = (g.height * Wp + kLanes - 1) / kLanes * kLanes;
   const int64_t plane = (grid + (k - 1) * (Wp + 1) + kLanes - 1) / kLanes * kLanes + 8;  // the last vector's farthest read, and a cache line
-  thread_local std::vector<double> values;
-  thread_local std::vector<int64_t> offsets;
   scratch_at_least(values, g.in_channels * plane);
   scratch_at_least(offsets, g.patch_size());
   for (int64_t c = 0; c < g.in_channels; ++c) {
@@ -458,8 +457,12 @@ PaddedImage padded_image(const double* image, const Conv2dGeometry& g) {
   return {values.data(), offsets.data(), Wp, grid};
 }
 
+bool same_size(const Conv2dGeometry& g) { return g.stride == 1 && g.out_width() == g.width && g.out_height() == g.height; }
+
 void conv2d_forward_same_size(double* out, const double* image, const double* weight, const Conv2dGeometry& g) {
-  const PaddedImage in = padded_image(image, g);
+  thread_local std::vector<double> values;
+  thread_local std::vector<int64_t> offsets;
+  const PaddedImage in = padded_image(image, g, values, offsets);
   const int64_t patch = g.patch_size(), spatial = g.height * g.width;
   thread_local std::vector<double> grid;  // (O, in.grid)
   scratch_at_least(grid, g.out_channels * in.grid);
@@ -477,7 +480,7 @@ void conv2d_forward_same_size(double* out, const double* image, const double* we
 void conv2d_forward_sample(double* out, const double* image, const double* weight, const double* bias,
                            const Conv2dGeometry& g) {
   const int64_t spatial = g.out_height() * g.out_width(), stride = panel_stride(spatial);
-  if (g.stride == 1 && g.out_width() == g.width && g.out_height() == g.height) {
+  if (same_size(g)) {
     conv2d_forward_same_size(out, image, weight, g);
   } else {
     double* columns = scratch_columns(g.patch_size() * stride);
@@ -612,7 +615,7 @@ void conv2d_backward_input_sample(double* dimage, const double* dout, const doub
   scratch_at_least(transposed, patch * g.out_channels);
   for (int64_t o = 0; o < g.out_channels; ++o)
     for (int64_t k = 0; k < patch; ++k) transposed[static_cast<size_t>(k * g.out_channels + o)] = weight[o * patch + k];
-  if (g.stride == 1 && g.out_width() == g.width && g.out_height() == g.height) {
+  if (same_size(g)) {
     const ShiftedDout in = shifted_dout(dout, g);
     const int64_t covered = sweep_tiles<kGradientRows, kGradientVectors>(g.in_channels, spatial, [&](auto R, auto V, int64_t c, int64_t q) {
       input_gradient_tile<R(), V()>(dimage, transposed.data(), in, g, c, q, mode);
@@ -637,28 +640,98 @@ void conv2d_backward_input_sample_reference(double* dimage, const double* dout, 
   col2im_reference(dimage, dcolumns.data(), g, spatial, 0);
 }
 
-// Wᵀ's gradient, patches · doutᵀ: (patch, HW) · (HW, O), the patches read in place as the panel product's left side
-// and dout transposed once (O·HW values against the product's patch·HW·O).
-void conv2d_weight_gradient_from_patches(double* transposed_gradient, const double* patches, int64_t patch_stride, const double* dout,
-                                         const Conv2dGeometry& g) {
+// ---- the weight gradient from patches read in place ------------------------------------------
+// Wᵀ's gradient, patches · doutᵀ: (patch, HW) · (HW, O), a register tile of patch rows × output channels summing over the
+// output positions in order. A patch row is read where it lies: in the zero-padded image (stride 1, same size: no
+// im2col) or in im2col's columns; dout is transposed once (O·HW values against the product's patch·HW·O).
+Conv2dPatches conv2d_patches(const double* image, const Conv2dGeometry& g) {
+  thread_local std::vector<double> values;
+  thread_local std::vector<int64_t> offsets;
+  if (same_size(g)) {
+    const PaddedImage padded = padded_image(image, g, values, offsets);
+    return {padded.values, padded.offsets, padded.row_width};
+  }
+  const int64_t stride = panel_stride(g.out_height() * g.out_width());
+  im2col(scratch_at_least(values, g.patch_size() * stride), image, g, stride, 0);
+  scratch_at_least(offsets, g.patch_size());
+  for (int64_t r = 0; r < g.patch_size(); ++r) offsets[static_cast<size_t>(r)] = r * stride;
+  return {values.data(), offsets.data(), g.out_width()};
+}
+
+namespace {
+
+// R patch rows from r × V vectors of output channels from o, summed over the Ho × Wo positions row by row.
+template <int R, int V>
+void weight_gradient_tile(double* out, int64_t O, const Conv2dPatches& patches, const double* dout_transposed, const Conv2dGeometry& g,
+                          int64_t r, int64_t o) {
+  const int64_t Ho = g.out_height(), Wo = g.out_width();
+  Lanes acc[R][V];
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < V; ++v) acc[i][v] = Lanes{};
+  const double* rows[R];
+  for (int i = 0; i < R; ++i) rows[i] = patches.values + patches.row_offsets[r + i];
+  for (int64_t oi = 0; oi < Ho; ++oi) {
+    const double* panel = dout_transposed + oi * Wo * O + o;
+    const int64_t at = oi * patches.row_width;
+    for (int64_t oj = 0; oj < Wo; ++oj) {
+      Lanes row[V];
+      for (int v = 0; v < V; ++v) row[v] = *reinterpret_cast<const UnalignedLanes*>(panel + oj * O + v * kLanes);
+      for (int i = 0; i < R; ++i) {
+        const double value = rows[i][at + oj];
+        for (int v = 0; v < V; ++v) acc[i][v] += value * row[v];
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < V; ++v) *reinterpret_cast<UnalignedLanes*>(out + (r + i) * O + o + v * kLanes) = acc[i][v];
+}
+
+// The same sums, one output at a time: the columns no vector covers, and (from column 0) the reference's.
+void weight_gradient_columns(double* out, const Conv2dPatches& patches, const double* dout_transposed, const Conv2dGeometry& g, int64_t first) {
+  const int64_t O = g.out_channels, Ho = g.out_height(), Wo = g.out_width();
+  for (int64_t r = 0; r < g.patch_size(); ++r)
+    for (int64_t o = first; o < O; ++o) {
+      double total = 0.0;
+      for (int64_t oi = 0; oi < Ho; ++oi)
+        for (int64_t oj = 0; oj < Wo; ++oj)
+          total = multiply_add(patches.values[patches.row_offsets[r] + oi * patches.row_width + oj], dout_transposed[(oi * Wo + oj) * O + o], total);
+      out[r * O + o] = total;
+    }
+}
+
+const double* transposed_dout(const double* dout, const Conv2dGeometry& g) {
   const int64_t spatial = g.out_height() * g.out_width(), O = g.out_channels;
-  thread_local std::vector<double> dout_transposed;  // (HW, O)
-  scratch_at_least(dout_transposed, spatial * O);
+  thread_local std::vector<double> transposed;  // (HW, O)
+  double* into = scratch_at_least(transposed, spatial * O);
   // In blocks of 8 positions: each channel's 8 values are one cache line read whole. Position by position, the O
   // channel rows would be read as O streams a power-of-two stride apart, which share a cache set and evict each other.
   for (int64_t first = 0; first < spatial; first += 8)
     for (int64_t o = 0; o < O; ++o)
-      for (int64_t p = first; p < std::min(spatial, first + 8); ++p) dout_transposed[static_cast<size_t>(p * O + o)] = dout[o * spatial + p];
-  panel_product(transposed_gradient, patches, dout_transposed.data(), {g.patch_size(), spatial, O, patch_stride, O});
+      for (int64_t p = first; p < std::min(spatial, first + 8); ++p) into[p * O + o] = dout[o * spatial + p];
+  return into;
 }
 
-int64_t conv2d_patch_stride(const Conv2dGeometry& g) { return panel_stride(g.out_height() * g.out_width()); }
+}  // namespace
+
+void conv2d_weight_gradient_from_patches(double* transposed_gradient, const Conv2dPatches& patches, const double* dout, const Conv2dGeometry& g) {
+  const double* dout_transposed = transposed_dout(dout, g);
+  const int64_t covered = sweep_tiles<kTileRows, kTileVectors>(g.patch_size(), g.out_channels, [&](auto R, auto V, int64_t r, int64_t o) {
+    weight_gradient_tile<R(), V()>(transposed_gradient, g.out_channels, patches, dout_transposed, g, r, o);
+  });
+  if (covered < g.out_channels) weight_gradient_columns(transposed_gradient, patches, dout_transposed, g, covered);
+}
 
 void conv2d_weight_gradient_sample(double* transposed_gradient, const double* image, const double* dout, const Conv2dGeometry& g) {
-  const int64_t stride = conv2d_patch_stride(g);
-  double* columns = scratch_columns(g.patch_size() * stride);
-  im2col(columns, image, g, stride, 0);
-  conv2d_weight_gradient_from_patches(transposed_gradient, columns, stride, dout, g);
+  conv2d_weight_gradient_from_patches(transposed_gradient, conv2d_patches(image, g), dout, g);
+}
+
+void conv2d_weight_gradient_sample_reference(double* transposed_gradient, const double* image, const double* dout, const Conv2dGeometry& g) {
+  const int64_t spatial = g.out_height() * g.out_width(), O = g.out_channels;
+  std::vector<double> columns(static_cast<size_t>(g.patch_size() * spatial)), dout_transposed(static_cast<size_t>(spatial * O));
+  im2col(columns.data(), image, g, spatial, 0);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t p = 0; p < spatial; ++p) dout_transposed[static_cast<size_t>(p * O + o)] = dout[o * spatial + p];
+  panel_product_reference(transposed_gradient, columns.data(), dout_transposed.data(), {g.patch_size(), spatial, O, spatial, O});
 }
 
 void conv2d_forward(double* out, const double* inp, const double* weight, const double* bias,

@@ -85,13 +85,24 @@ struct PanelShape {
 void panel_product(double* out, const double* left, const double* panel, const PanelShape& shape);  // (rows, columns), (rows, depth), (depth, columns)
 // The plain triple loop, for columns [first_column, columns): the reference, and the fast form's last columns.
 void panel_product_reference(double* out, const double* left, const double* panel, const PanelShape& shape, int64_t first_column = 0);
-// One sample's ∂/∂Wᵀ, (C·k·k, O), from its image (C, H, W) and output gradient (O, Ho, Wo); or from its im2col patches
-// already made, rows conv2d_patch_stride(g) apart (a padded stride the panel product reads fastest).
-int64_t conv2d_patch_stride(const Conv2dGeometry& g);
-void conv2d_weight_gradient_from_patches(double* transposed_gradient, const double* patches, int64_t patch_stride,  // (C*k*k, O), (C*k*k, stride)
-                                         const double* dout, const Conv2dGeometry& g);                             // (O, Ho, Wo)
+// One sample's patches as the weight gradient reads them: patch row r's value at output position (i, j) is
+// values[row_offsets[r] + i·row_width + j]. Stride 1 and same size: the zero-padded image read in place; otherwise
+// im2col's columns. In the calling thread's scratch, valid until its next call.
+struct Conv2dPatches {
+  const double* values;
+  const int64_t* row_offsets;  // (C·k·k)
+  int64_t row_width;
+};
+Conv2dPatches conv2d_patches(const double* image, const Conv2dGeometry& g);  // (C, H, W)
+// One sample's ∂/∂Wᵀ, (C·k·k, O), from its patches (made once for several output gradients) or its image, and its output
+// gradient (O, Ho, Wo). Every entry one sum over the output positions in order: the reference's bits (im2col, then the
+// panel's triple loop).
+void conv2d_weight_gradient_from_patches(double* transposed_gradient, const Conv2dPatches& patches, const double* dout,  // (C*k*k, O), -, (O, Ho, Wo)
+                                         const Conv2dGeometry& g);
 void conv2d_weight_gradient_sample(double* transposed_gradient, const double* image, const double* dout,  // (C*k*k, O), (C, H, W), (O, Ho, Wo)
                                    const Conv2dGeometry& g);
+void conv2d_weight_gradient_sample_reference(double* transposed_gradient, const double* image, const double* dout,  // (C*k*k, O), (C, H, W), (O, Ho, Wo)
+                                             const Conv2dGeometry& g);
 // One sample: im2col into the thread's scratch, one panel product straight into out. The batched forms below and the layers'
 // segment forms (a weight of their own per sample) call these; samples are independent, so bits never depend on threads.
 // Stride 1 and same size: no column panel, the padded image read in place (the same bits).

@@ -130,15 +130,13 @@ template <class Visit>
 void Conv2d::for_each_row_with_patches(const LayerSignals& s, int64_t C, const Visit& visit) const {
   const int64_t samples = s.input.dim(0), rows = s.delta.dim(0);
   const Conv2dGeometry g = geometry(s.input.shape(), samples);
-  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width, stride = conv2d_patch_stride(g);
-  thread_local std::vector<double> patches;  // the thread's, kept between calls: im2col writes every value read
-  scratch_at_least(patches, g.patch_size() * stride);
+  const int64_t spatial = g.out_height() * g.out_width(), image = g.in_channels * g.height * g.width;
   MatrixRowMajor transposed(g.patch_size(), g.out_channels);
   for (int64_t n = 0; n < samples; ++n) {
-    im2col(patches.data(), s.input.data() + n * image, g, stride, 0);
+    const Conv2dPatches patches = conv2d_patches(s.input.data() + n * image, g);
     for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r) {
       const double* delta = s.delta.data() + r * g.out_channels * spatial;
-      conv2d_weight_gradient_from_patches(transposed.data(), patches.data(), stride, delta, g);
+      conv2d_weight_gradient_from_patches(transposed.data(), patches, delta, g);
       visit(r, transposed, ConstMatrixMap(delta, g.out_channels, spatial));
     }
   }

@@ -175,3 +175,32 @@ TEST_CASE("the forward without a column panel equals im2col then the panel's tri
 }
 
 }  // namespace ks
+
+namespace ks {
+
+TEST_CASE("the weight gradient from patches read in place equals im2col then the panel's triple loop, bit for bit") {
+  Rng rng(71);
+  // Same-size geometries (the padded image read in place) with output channels that are and are not whole vectors and
+  // patch rows beyond a register tile; then two im2col's columns serve.
+  for (const Conv2dGeometry& g : {Conv2dGeometry{1, 16, 32, 32, 16, 3, 1, 1}, Conv2dGeometry{1, 5, 7, 7, 9, 3, 1, 1}, Conv2dGeometry{1, 1, 28, 28, 6, 3, 1, 1},
+                                  Conv2dGeometry{1, 2, 9, 5, 3, 5, 1, 2}, Conv2dGeometry{1, 4, 14, 14, 17, 1, 1, 0}, Conv2dGeometry{1, 16, 16, 16, 32, 3, 1, 1},
+                                  Conv2dGeometry{1, 3, 9, 7, 4, 3, 2, 1}, Conv2dGeometry{1, 2, 6, 6, 3, 3, 1, 0}}) {
+    INFO("C=" << g.in_channels << " O=" << g.out_channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel << " stride=" << g.stride
+              << " pad=" << g.padding);
+    Tensor image = test::random_tensor({g.in_channels, g.height, g.width}, rng, -1e3, 1e3);
+    for (int64_t i = 0; i < image.numel(); i += 7) image[i] = -0.0;
+    const Tensor dout = test::random_tensor({g.out_channels, g.out_height(), g.out_width()}, rng);
+    Tensor fast({g.patch_size(), g.out_channels}), slow = fast, again = fast;
+    conv2d_weight_gradient_sample(fast.data(), image.data(), dout.data(), g);
+    conv2d_weight_gradient_sample_reference(slow.data(), image.data(), dout.data(), g);
+    CHECK(test::bit_equal(fast, slow));
+    CHECK(slow.vector().cwiseAbs().maxCoeff() > 0.0);
+    // Patches made once serve several output gradients (the per-sample gradient rows): a second use, the same bits.
+    const Conv2dPatches patches = conv2d_patches(image.data(), g);
+    conv2d_weight_gradient_from_patches(again.data(), patches, dout.data(), g);
+    conv2d_weight_gradient_from_patches(again.data(), patches, dout.data(), g);
+    CHECK(test::bit_equal(again, slow));
+  }
+}
+
+}  // namespace ks
