@@ -1,8 +1,10 @@
-// conv2d's im2col + GEMM path against the naive direct convolution, forward and backward, on random geometries.
-// Finite-difference checks of conv2d live in test_gradcheck.cpp; this file only compares fast against slow.
+// conv2d's fast forms (panel-free for stride 1 and same size, im2col + panel product otherwise) against the naive direct
+// convolution and bit for bit against their references. Finite-difference checks of conv2d live in test_gradcheck.cpp.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "autodiff/ops.h"
 #include "tests/helpers.h"
@@ -119,22 +121,36 @@ TEST_CASE("col2im's run form for stride 1 and same width, and its general form, 
 
 namespace ks {
 
+namespace {
+
+// The geometries the panel-free forms are checked on: same size (stride 1) with channels above, at and below a register
+// tile, widths whose rows are and are not whole vectors, kernels 1, 3 and 5; then two that keep the column panel.
+const std::vector<Conv2dGeometry> kFastPathGeometries = {
+    {1, 16, 32, 32, 16, 3, 1, 1}, {1, 9, 7, 7, 9, 3, 1, 1}, {1, 3, 28, 28, 6, 3, 1, 1}, {1, 2, 9, 5, 3, 5, 1, 2},  {1, 17, 14, 14, 17, 1, 1, 0},
+    {1, 16, 16, 16, 32, 3, 1, 1}, {1, 32, 16, 16, 32, 3, 1, 1}, {1, 3, 9, 7, 4, 3, 2, 1}, {1, 2, 6, 6, 3, 3, 1, 0}};
+
+std::string describe(const Conv2dGeometry& g) {
+  return "C=" + std::to_string(g.in_channels) + " O=" + std::to_string(g.out_channels) + " H=" + std::to_string(g.height) + " W=" +
+         std::to_string(g.width) + " k=" + std::to_string(g.kernel) + " stride=" + std::to_string(g.stride) + " pad=" + std::to_string(g.padding);
+}
+
+// Magnitudes that make the order of the sums show in the bits, and negative zeros (a skipped term must leave −0.0 alone).
+Tensor order_revealing(const Shape& shape, Rng& rng) {
+  Tensor values = test::random_tensor(shape, rng, -1e3, 1e3);
+  for (int64_t i = 0; i < values.numel(); i += 5) values[i] = -0.0;
+  return values;
+}
+
+}  // namespace
+
 TEST_CASE("the input gradient without a column panel equals the panel's triple loop folded back by col2im, bit for bit") {
   Rng rng(61);
-  // Same-size geometries (the offset-by-offset form): channels above, at and below a register tile, widths that are and
-  // are not whole vectors, kernels 1, 3 and 5; then two the column panel serves (stride 2, no padding).
-  for (const Conv2dGeometry& g : {Conv2dGeometry{1, 16, 32, 32, 16, 3, 1, 1}, Conv2dGeometry{1, 9, 7, 7, 5, 3, 1, 1}, Conv2dGeometry{1, 3, 28, 28, 6, 3, 1, 1},
-                                  Conv2dGeometry{1, 2, 9, 5, 3, 5, 1, 2}, Conv2dGeometry{1, 17, 14, 14, 4, 1, 1, 0}, Conv2dGeometry{1, 32, 16, 16, 32, 3, 1, 1},
-                                  Conv2dGeometry{1, 3, 9, 7, 4, 3, 2, 1}, Conv2dGeometry{1, 2, 6, 6, 3, 3, 1, 0}}) {
-    INFO("C=" << g.in_channels << " O=" << g.out_channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel << " stride=" << g.stride
-              << " pad=" << g.padding);
+  for (const Conv2dGeometry& g : kFastPathGeometries) {
+    INFO(describe(g));
     const Tensor dout = test::random_tensor({g.out_channels, g.out_height(), g.out_width()}, rng);
     const Tensor weight = test::random_tensor({g.out_channels, g.in_channels, g.kernel, g.kernel}, rng);
-    // add: both start from the same values, negative zeros among them (a skipped term must leave −0.0 alone) and
-    // magnitudes that make the order of the sums show in the bits.
-    Tensor fast = test::random_tensor({g.in_channels, g.height, g.width}, rng, -1e3, 1e3);
-    for (int64_t i = 0; i < fast.numel(); i += 5) fast[i] = -0.0;
-    Tensor slow = fast;
+    // add: both start from the same values.
+    Tensor fast = order_revealing({g.in_channels, g.height, g.width}, rng), slow = fast;
     conv2d_backward_input_sample(fast.data(), dout.data(), weight.data(), g, Accumulate::add);
     conv2d_backward_input_sample_reference(slow.data(), dout.data(), weight.data(), g, Accumulate::add);
     CHECK(test::bit_equal(fast, slow));
@@ -148,22 +164,11 @@ TEST_CASE("the input gradient without a column panel equals the panel's triple l
   }
 }
 
-}  // namespace ks
-
-namespace ks {
-
 TEST_CASE("the forward without a column panel equals im2col then the panel's triple loop, bit for bit") {
   Rng rng(67);
-  // Same-size geometries (the padded image read in place): output channels above, at and below a register tile, widths
-  // whose padded rows are and are not whole vectors, kernels 1, 3 and 5; then two the column panel serves.
-  for (const Conv2dGeometry& g : {Conv2dGeometry{1, 16, 32, 32, 16, 3, 1, 1}, Conv2dGeometry{1, 5, 7, 7, 9, 3, 1, 1}, Conv2dGeometry{1, 1, 28, 28, 6, 3, 1, 1},
-                                  Conv2dGeometry{1, 2, 9, 5, 3, 5, 1, 2}, Conv2dGeometry{1, 4, 14, 14, 17, 1, 1, 0}, Conv2dGeometry{1, 32, 16, 16, 32, 3, 1, 1},
-                                  Conv2dGeometry{1, 3, 9, 7, 4, 3, 2, 1}, Conv2dGeometry{1, 2, 6, 6, 3, 3, 1, 0}}) {
-    INFO("C=" << g.in_channels << " O=" << g.out_channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel << " stride=" << g.stride
-              << " pad=" << g.padding);
-    // Magnitudes that make the order of the sums show in the bits, and negative zeros in the image.
-    Tensor image = test::random_tensor({g.in_channels, g.height, g.width}, rng, -1e3, 1e3);
-    for (int64_t i = 0; i < image.numel(); i += 7) image[i] = -0.0;
+  for (const Conv2dGeometry& g : kFastPathGeometries) {
+    INFO(describe(g));
+    const Tensor image = order_revealing({g.in_channels, g.height, g.width}, rng);
     const Tensor weight = test::random_tensor({g.out_channels, g.in_channels, g.kernel, g.kernel}, rng);
     const Tensor bias = test::random_tensor({g.out_channels}, rng);
     Tensor fast({g.out_channels, g.out_height(), g.out_width()}), slow = fast;
@@ -174,21 +179,11 @@ TEST_CASE("the forward without a column panel equals im2col then the panel's tri
   }
 }
 
-}  // namespace ks
-
-namespace ks {
-
 TEST_CASE("the weight gradient from patches read in place equals im2col then the panel's triple loop, bit for bit") {
   Rng rng(71);
-  // Same-size geometries (the padded image read in place) with output channels that are and are not whole vectors and
-  // patch rows beyond a register tile; then two im2col's columns serve.
-  for (const Conv2dGeometry& g : {Conv2dGeometry{1, 16, 32, 32, 16, 3, 1, 1}, Conv2dGeometry{1, 5, 7, 7, 9, 3, 1, 1}, Conv2dGeometry{1, 1, 28, 28, 6, 3, 1, 1},
-                                  Conv2dGeometry{1, 2, 9, 5, 3, 5, 1, 2}, Conv2dGeometry{1, 4, 14, 14, 17, 1, 1, 0}, Conv2dGeometry{1, 16, 16, 16, 32, 3, 1, 1},
-                                  Conv2dGeometry{1, 3, 9, 7, 4, 3, 2, 1}, Conv2dGeometry{1, 2, 6, 6, 3, 3, 1, 0}}) {
-    INFO("C=" << g.in_channels << " O=" << g.out_channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel << " stride=" << g.stride
-              << " pad=" << g.padding);
-    Tensor image = test::random_tensor({g.in_channels, g.height, g.width}, rng, -1e3, 1e3);
-    for (int64_t i = 0; i < image.numel(); i += 7) image[i] = -0.0;
+  for (const Conv2dGeometry& g : kFastPathGeometries) {
+    INFO(describe(g));
+    const Tensor image = order_revealing({g.in_channels, g.height, g.width}, rng);
     const Tensor dout = test::random_tensor({g.out_channels, g.out_height(), g.out_width()}, rng);
     Tensor fast({g.patch_size(), g.out_channels}), slow = fast, again = fast;
     conv2d_weight_gradient_sample(fast.data(), image.data(), dout.data(), g);
