@@ -68,6 +68,18 @@ bool one_unit_wins(const double* constant, const double* radius, int64_t corner,
   return true;
 }
 
+// Whether every unit of the window at `corner` is the zero polynomial (c_0 = 0 and Σ|c_k| = 0): a window of units that
+// ReLU switched off on the whole piece, most of the windows one_unit_wins cannot settle (ties at zero). Every pairwise
+// difference is then identically zero, so window_crossings would find no root: skipping it changes nothing.
+bool all_units_zero(const double* constant, const double* radius, int64_t corner, int64_t width, int64_t kernel) {
+  for (int64_t ky = 0; ky < kernel; ++ky)
+    for (int64_t kx = 0; kx < kernel; ++kx) {
+      const int64_t unit = corner + ky * width + kx;
+      if (constant[unit] != 0.0 || radius[unit] != 0.0) return false;
+    }
+  return true;
+}
+
 // The winner changes of one window whose candidates' coefficients are `coefficients` (window × (d + 1)): crossings of
 // two candidates where they are on top.
 void window_crossings(const std::vector<double>& coefficients, std::vector<double>& difference, int64_t window, int64_t degree, double a,
@@ -111,7 +123,7 @@ void pool_roots(const double* values, int64_t size, const Shape& shape, const No
     for (int64_t oy = 0; oy < out_height; ++oy)
       for (int64_t ox = 0; ox < out_width; ++ox) {
         const int64_t corner = oy * pool.stride * width + ox * pool.stride;
-        if (one_unit_wins(all, radius, corner, width, pool.kernel)) continue;
+        if (one_unit_wins(all, radius, corner, width, pool.kernel) || all_units_zero(all, radius, corner, width, pool.kernel)) continue;
         for (int64_t ky = 0; ky < pool.kernel; ++ky)
           for (int64_t kx = 0; kx < pool.kernel; ++kx) {
             const int64_t position = (oy * pool.stride + ky) * width + ox * pool.stride + kx;
