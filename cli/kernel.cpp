@@ -20,6 +20,7 @@ namespace {
 struct KernelCommandOptions {
   std::string run, kind = "ntk-init", rows = "train", cols = "train", method = "auto", out;
   int64_t limit = 0;
+  double memory_budget_gb = NtkOptions{}.memory_budget_bytes / 1e9;
   bool trace_outputs = false, cosine = false, overwrite = false;
 };
 
@@ -34,6 +35,7 @@ int run_kernel(const KernelCommandOptions& o) {
   options.method = parse_kernel_method(o.method);
   options.trace_outputs = o.trace_outputs;
   options.cosine = o.cosine;
+  options.memory_budget_bytes = o.memory_budget_gb * 1e9;
   std::unique_ptr<Progress> progress;
   options.progress = [&](int64_t done, int64_t total) {
     if (!progress) progress = std::make_unique<Progress>("kernel", total);
@@ -63,6 +65,7 @@ Command register_kernel(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "jacobian", "structured"}))->capture_default_str();
   cmd->add_flag("--trace-outputs", o->trace_outputs, "With C outputs, reduce each C×C block by its trace: (N, M) instead of (N·C, M·C)");
   cmd->add_flag("--cosine", o->cosine, "Cosine-normalise: K(x,x') / sqrt(K(x,x) K(x',x'))");
+  add_memory_budget_option(cmd, o->memory_budget_gb);
   cmd->add_option("--out", o->out, "Output .npy file (float64, C order; written under a temporary name, renamed when complete)")->required();
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it is an earlier float64 .npy");
   return {cmd, [o] { return run_kernel(*o); }};

@@ -38,8 +38,10 @@ struct StudyOptions {
   double svm_c = 1e6;
   int64_t invariance_size = 200;
   int64_t rank_size = 0;  // effective ranks on this many evenly spaced training points (0: all of them)
+  double memory_budget_gb = NtkOptions{}.memory_budget_bytes / 1e9;
   int64_t seeds = 1;  // independent runs: seeds seed, seed + 1, ...; every number reported as mean ± standard error
   std::vector<double> learning_rates;  // Long's learning-rate study: each rate in lr-R/, all trained to --loss-target
+  std::vector<std::string> combine;    // finished studies whose seeds are summarised together (nothing is trained)
 };
 
 // One kernel at one point of training: its train Gram, its test-versus-train block, and the SVM on it.
@@ -106,6 +108,7 @@ void study_kernels(const Run& run, const StudyOptions& o, StudyResult& result) {
   const Tensor &train_inputs = run.task.train.inputs, &test_inputs = run.task.test.inputs;
   AfterKernelOptions protocol;
   protocol.svm.C = o.svm_c;
+  protocol.memory_budget_bytes = o.memory_budget_gb * 1e9;
   protocol.svm.scale_by_mean_norm = o.scale_kernel;
   protocol.progress = [](const std::string& label) {  // one progress bar per Gram
     auto progress = std::make_shared<std::unique_ptr<Progress>>();
@@ -351,7 +354,71 @@ nlohmann::json learning_rate_study(const StudyOptions& o, const std::filesystem:
   return {{"learning_rates", rates}, {"by_learning_rate", per_rate}, {"claims", claims_json(claims)}};
 }
 
+// What every seed summarised together must share: the settings that make them runs of one study.
+const char* const kSameStudyKeys[] = {"model", "classes", "train_size", "test_size", "augmentation", "learning_rate",
+                                      "loss_target", "svm_c", "svm_kernel_scaled_by_mean_norm"};
+
+// The per-seed results of one finished study directory: its runs (several seeds) or itself (one seed).
+std::vector<nlohmann::json> seeds_of_study(const std::filesystem::path& directory) {
+  const std::filesystem::path file = directory / "results.json";
+  std::ifstream in(file);
+  if (!in) throw std::invalid_argument("study --combine: " + file.string() + " cannot be read (a directory `kernelscope study` wrote?)");
+  nlohmann::json results;
+  try {
+    in >> results;
+  } catch (const nlohmann::json::exception& error) {
+    throw std::invalid_argument("study --combine: " + file.string() + " is not JSON (" + error.what() + ")");
+  }
+  if (results.contains("by_learning_rate")) throw std::invalid_argument("study --combine: " + file.string() + " is a learning-rate study; combine the lr-R/ directories of one rate instead");
+  std::vector<nlohmann::json> runs = results.contains("runs") ? results.at("runs").get<std::vector<nlohmann::json>>() : std::vector<nlohmann::json>{results};
+  for (const nlohmann::json& run : runs) {
+    if (!run.is_object() || !run.contains("seed")) throw std::invalid_argument("study --combine: " + file.string() + " holds a run without a \"seed\"");
+    for (const char* key : kSameStudyKeys)
+      if (!run.contains(key)) throw std::invalid_argument("study --combine: " + file.string() + " has no \"" + key + "\"");
+  }
+  return runs;
+}
+
+// Several finished studies of the same configuration (seeds run apart, on other days or machines) summarised as one
+// study of all their seeds: the same table and claims as `--seeds K` would give for those seeds.
+int combine_studies(const StudyOptions& o) {
+  if (o.combine.size() < 2) throw std::invalid_argument("study --combine: give two or more study directories, got " + std::to_string(o.combine.size()));
+  RunWriter writer(o.out, {"study", o.overwrite, std::vector<std::filesystem::path>(o.combine.begin(), o.combine.end())});
+  std::vector<nlohmann::json> runs;
+  std::vector<std::string> origin;  // the directory each run came from, for the messages
+  double seconds = 0.0;
+  for (const std::string& directory : o.combine) {
+    for (nlohmann::json& run : seeds_of_study(directory)) {
+      for (size_t k = 0; k < runs.size(); ++k) {
+        if (runs[k].at("seed") == run.at("seed"))
+          throw std::invalid_argument("study --combine: seed " + run.at("seed").dump() + " is in both " + origin[k] + " and " + directory);
+        for (const char* key : kSameStudyKeys)
+          if (runs[k].at(key) != run.at(key))
+            throw std::invalid_argument("study --combine: \"" + std::string(key) + "\" is " + runs[k].at(key).dump() + " in " + origin[k] + " but " +
+                                        run.at(key).dump() + " in " + directory + ": not runs of one study");
+      }
+      runs.push_back(std::move(run));
+      origin.push_back(directory);
+    }
+    nlohmann::json top;
+    std::ifstream(std::filesystem::path(directory) / "results.json") >> top;
+    seconds += top.value("seconds", 0.0);
+  }
+  nlohmann::json results = summarise_seeds(runs);
+  const std::vector<Claim> claims = study_claims(results);
+  results["claims"] = claims_json(claims);
+  results["combined_from"] = o.combine;
+  results["seconds"] = seconds;  // the sources' own compute time, summed
+  const std::string markdown = study_table_markdown(study_table(results)) + "\n" + claims_markdown(claims);
+  std::ofstream(writer.directory() / "results.json") << results.dump(2) << "\n";
+  std::ofstream(writer.directory() / "results.md") << markdown;
+  writer.finish();
+  std::printf("%s\n%zu seeds of %zu studies written to %s (results.md, results.json)\n", markdown.c_str(), runs.size(), o.combine.size(), o.out.c_str());
+  return 0;
+}
+
 int run_study(StudyOptions o) {
+  if (!o.combine.empty()) return combine_studies(o);
   RunWriter writer(o.out, {"study", o.overwrite, {}});
   const std::filesystem::path dir = writer.directory();
   const int64_t configurations = std::max<int64_t>(1, static_cast<int64_t>(o.learning_rates.size()));
@@ -400,9 +467,26 @@ Command register_study(CLI::App& app) {
                   "Long's learning-rate study: each rate (comma-separated) trained with --loss-target, a row per rate, claim (6)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
+  add_memory_budget_option(cmd, o->memory_budget_gb);
   cmd->add_flag("--no-kernel-files", o->no_kernel_files, "Do not write the kernels as .npy");
+  CLI::Option* combine =
+      cmd->add_option("--combine", o->combine,
+                      "Summarise the seeds of finished study directories (comma-separated; run apart, the same settings) as one study; trains nothing")
+          ->delimiter(',');
   cmd->add_option("--out", o->out, "Output directory (written under a temporary name, renamed when complete)")->required();
   cmd->add_flag("--overwrite", o->overwrite, "Replace --out if it exists");
+  // With --combine every setting comes from the combined studies: any other option given would be silently unused.
+  CLI::Option* data = cmd->get_option("--data");
+  data->required(false);  // required unless --combine, checked below
+  cmd->callback([cmd, combine, data] {
+    if (combine->count() == 0) {
+      if (data->count() == 0) throw CLI::RequiredError("--data");
+      return;
+    }
+    for (const CLI::Option* option : cmd->get_options())
+      if (option != combine && option->count() > 0 && option->get_name() != "--out" && option->get_name() != "--overwrite" && option->get_name() != "--help")
+        throw CLI::ValidationError(option->get_name(), "is not used with --combine (each study's own settings are); leave it out");
+  });
   return {cmd, [o] { return run_study(*o); }};
 }
 

@@ -15,6 +15,7 @@ AfterKernelSide side_grams(const Sequential& model, const Parameters& theta, boo
   auto gram = [&](const Tensor& rows, const Tensor* columns, const std::string& label) {
     NtkOptions ntk;
     ntk.method = options.method;
+    ntk.memory_budget_bytes = options.memory_budget_bytes;
     if (options.progress) ntk.progress = options.progress(name + " " + label);
     return ntk_gram(model, theta, rows, columns, ntk);
   };

@@ -14,6 +14,7 @@ namespace ks {
 
 struct AfterKernelOptions {
   KernelMethod method = KernelMethod::automatic;
+  double memory_budget_bytes = NtkOptions{}.memory_budget_bytes;  // each Gram's resident per-sample gradients
   SvmOptions svm;
   // One call per Gram: its label ("initial NTK train x train", ...) and a progress callback for it (may be empty).
   std::function<std::function<void(int64_t, int64_t)>(const std::string& label)> progress;

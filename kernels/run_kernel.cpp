@@ -58,6 +58,7 @@ Tensor run_kernel(const Run& run, const RunKernelOptions& o) {
   NtkOptions options;
   options.method = o.method;
   options.trace_outputs = o.trace_outputs;
+  options.memory_budget_bytes = o.memory_budget_bytes;
   options.progress = o.progress;
   const Tensor K = ntk_gram(*run.model, chosen.theta, rows, same ? nullptr : &cols, options);
   if (!o.cosine) return K;

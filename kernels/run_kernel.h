@@ -16,6 +16,7 @@ struct RunKernelOptions {
   int64_t limit = 0;  // the first `limit` samples of each set (0: all)
   KernelMethod method = KernelMethod::automatic;
   bool trace_outputs = false, cosine = false;
+  double memory_budget_bytes = NtkOptions{}.memory_budget_bytes;  // the Gram's resident per-sample gradients
   std::function<void(int64_t done, int64_t total)> progress;  // the tangent Gram's blocks
 };
 

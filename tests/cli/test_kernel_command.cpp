@@ -44,7 +44,19 @@ TEST_CASE("kernelscope kernel writes the Gram the library computes, at θ_0, θ_
   // The NTK at θ_T differs from θ_0's: the comparison above can fail.
   CHECK_FALSE(test::bit_equal(read_npy(dir / "ntk-.npy"), read_npy(dir / "afte.npy")));
 
+  // A memory budget too small for one panel re-traces every column group: the same bits as the default budget.
+  const std::string jacobian = "kernel --run " + (dir / "run").string() + " --kind after --method jacobian --limit 30 ";
+  REQUIRE(kernelscope(jacobian + "--out " + (dir / "roomy.npy").string()) == 0);
+  REQUIRE(kernelscope(jacobian + "--memory-budget 0.000000001 --out " + (dir / "tight.npy").string()) == 0);
+  CHECK(test::bit_equal(read_npy(dir / "roomy.npy"), read_npy(dir / "tight.npy")));
+
   std::string output;
+  for (const char* budget : {"0", "-1", "nan", "1e12"}) {
+    INFO(budget);
+    CHECK(kernelscope(jacobian + "--memory-budget " + budget + " --out " + (dir / "x.npy").string(), &output) != 0);
+    CHECK(output.find("--memory-budget") != std::string::npos);
+  }
+  CHECK(output.find("more than this machine's") != std::string::npos);
   CHECK(kernelscope("kernel --run " + (dir / "missing").string() + " --out " + (dir / "x.npy").string(), &output) != 0);
   CHECK(output.find("no such run directory") != std::string::npos);
   CHECK(kernelscope("kernel --run " + (dir / "run").string() + " --kind step:999 --out " + (dir / "x.npy").string(), &output) != 0);

@@ -139,6 +139,33 @@ TEST_CASE("kernelscope study --seeds K: independent runs, each as a one-seed stu
   markdown << std::ifstream(dir / "three" / "results.md").rdbuf();
   CHECK(markdown.str() == study_table_markdown(study_table(json)) + "\n" + claims_markdown(study_claims(json)));
   CHECK(markdown.str().find(" ± ") != std::string::npos);
+
+  // Seeds run apart and combined give the summary of running them together; a repeated seed, another configuration or
+  // a training option beside --combine are refused, naming what differs.
+  for (int seed : {4, 6}) REQUIRE(test::run_cli(common + "--seed " + std::to_string(seed) + " --no-kernel-files --out " + (dir / std::to_string(seed)).string()).exit_code == 0);
+  result = test::run_cli("study --combine " + (dir / "4").string() + "," + (dir / "one").string() + "," + (dir / "6").string() + " --out " + (dir / "combined").string());
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  nlohmann::json combined;
+  std::ifstream(dir / "combined" / "results.json") >> combined;
+  CHECK(combined["seeds"] == nlohmann::json::array({4, 5, 6}));
+  for (const char* key : {"svm", "metrics", "invariance", "network_test_accuracy", "claims"}) {
+    INFO(key);
+    CHECK(combined[key] == json[key]);
+  }
+  result = test::run_cli("study --combine " + (dir / "three").string() + "," + (dir / "one").string() + " --out " + (dir / "twice").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("seed 5 is in both") != std::string::npos);
+  CHECK(!fs::exists(dir / "twice"));
+  const std::string other = "study --data mnist:" + (root / "mnist").string() + " --classes 3,8 --arch vgg:4 --epochs 1 --train-size 48 --test-size 32 --invariance-size 8 ";
+  REQUIRE(test::run_cli(other + "--seed 9 --no-kernel-files --out " + (dir / "other").string()).exit_code == 0);
+  result = test::run_cli("study --combine " + (dir / "one").string() + "," + (dir / "other").string() + " --out " + (dir / "mixed").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("\"train_size\" is 64") != std::string::npos);
+  result = test::run_cli("study --combine " + (dir / "4").string() + "," + (dir / "6").string() + " --arch vgg:8 --out " + (dir / "unused").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("--arch") != std::string::npos);
+  CHECK(result.output.find("not used with --combine") != std::string::npos);
   fs::remove_all(dir);
 }
 
