@@ -40,6 +40,12 @@ def main():
             bound = exact["nodes"] * exact["flops_per_node"] / (gemm * 1e9)
             print(f"| {case} | | GEMM-rate bound of the exact mode's nodes ({exact['flops_per_node'] / 1e6:.1f} MFLOP per node at "
                   f"{gemm:.1f} GFLOP/s) | {bound:.3g} | {exact['nodes']} | | | | | ours / bound: {exact['median'] / bound:.2f} |")
+            rates = [exact[k] for k in ("gemm_sustained_before", "gemm_sustained_after") if k in exact]
+            if rates:  # the rate of the moment: a long task can meet a slower machine than the run's first burst
+                rate = sum(rates) / len(rates)
+                bound = exact["nodes"] * exact["flops_per_node"] / (rate * 1e9)
+                print(f"| {case} | | the same bound at the sustained GEMM rate measured right before and after the exact run "
+                      f"({' and '.join(f'{r:.1f}' for r in rates)} GFLOP/s) | {bound:.3g} | | | | | | ours / bound: {exact['median'] / bound:.2f} |")
 
 
 if __name__ == "__main__":
