@@ -40,22 +40,31 @@ inline double eigen_gemm_gflops() {
   return 2.0 * n * n * n / t.min / 1e9;
 }
 
+// One independent square 1024 product per thread, its operands made once: the work both GEMM-rate measures repeat.
+struct ProductPerThread {
+  static constexpr int64_t n = 1024;
+  std::vector<MatrixRowMajor> a, b, c;
+  ProductPerThread() : a(omp_get_max_threads()), b(a.size()), c(a.size()) {
+    for (size_t t = 0; t < a.size(); ++t) {
+      a[t] = MatrixRowMajor::Random(n, n);
+      b[t] = MatrixRowMajor::Random(n, n);
+      c[t] = MatrixRowMajor::Zero(n, n);
+    }
+  }
+  void run() {
+    const int threads = static_cast<int>(a.size());
+#pragma omp parallel for schedule(static, 1)
+    for (int t = 0; t < threads; ++t) c[t].noalias() = a[t] * b[t];
+  }
+  double flops() const { return static_cast<double>(a.size()) * 2.0 * n * n * n; }
+};
+
 // The machine's float64 GEMM limit for our kind of parallelism: one independent square 1024 product per thread at once
 // (Eigen is single-threaded inside kernelscope), GFLOP/s summed over threads.
 inline double eigen_gemm_gflops_all_threads() {
-  const int64_t n = 1024;
-  const int threads = omp_get_max_threads();
-  std::vector<MatrixRowMajor> a(threads), b(threads), c(threads);
-  for (int t = 0; t < threads; ++t) {
-    a[t] = MatrixRowMajor::Random(n, n);
-    b[t] = MatrixRowMajor::Random(n, n);
-    c[t] = MatrixRowMajor::Zero(n, n);
-  }
-  const Timing timing = time_runs(5, [&] {
-#pragma omp parallel for schedule(static, 1)
-    for (int t = 0; t < threads; ++t) c[t].noalias() = a[t] * b[t];
-  });
-  return static_cast<double>(threads) * 2.0 * n * n * n / timing.min / 1e9;
+  ProductPerThread products;
+  const Timing timing = time_runs(5, [&] { products.run(); });
+  return products.flops() / timing.min / 1e9;
 }
 
 // The same products kept up on every thread for about `seconds`: total flops over the wall time, not the best round.
@@ -63,24 +72,16 @@ inline double eigen_gemm_gflops_all_threads() {
 // cores busy), which a burst of five products can overstate; bench_compare measures this right before and after the
 // long tasks so that their bounds use the rate of that moment.
 inline double eigen_gemm_gflops_sustained(double seconds = 2.0) {
-  const int64_t n = 1024;
-  const int threads = omp_get_max_threads();
-  std::vector<MatrixRowMajor> a(threads), b(threads), c(threads);
-  for (int t = 0; t < threads; ++t) {
-    a[t] = MatrixRowMajor::Random(n, n);
-    b[t] = MatrixRowMajor::Random(n, n);
-    c[t] = MatrixRowMajor::Zero(n, n);
-  }
-  int64_t products = 0;
+  ProductPerThread products;
+  int64_t rounds = 0;
   const auto start = std::chrono::steady_clock::now();
   double elapsed = 0;
   while (elapsed < seconds) {
-#pragma omp parallel for schedule(static, 1)
-    for (int t = 0; t < threads; ++t) c[t].noalias() = a[t] * b[t];
-    products += threads;
+    products.run();
+    ++rounds;
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  return static_cast<double>(products) * 2.0 * n * n * n / elapsed / 1e9;
+  return static_cast<double>(rounds) * products.flops() / elapsed / 1e9;
 }
 
 inline double peak_memory_gb() {
