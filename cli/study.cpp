@@ -358,25 +358,75 @@ nlohmann::json learning_rate_study(const StudyOptions& o, const std::filesystem:
 const char* const kSameStudyKeys[] = {"model", "classes", "train_size", "test_size", "augmentation", "learning_rate",
                                       "loss_target", "svm_c", "svm_kernel_scaled_by_mean_norm"};
 
-// The per-seed results of one finished study directory: its runs (several seeds) or itself (one seed).
-std::vector<nlohmann::json> seeds_of_study(const std::filesystem::path& directory) {
-  const std::filesystem::path file = directory / "results.json";
+nlohmann::json read_json_file(const std::filesystem::path& file, const std::string& why) {
   std::ifstream in(file);
-  if (!in) throw std::invalid_argument("study --combine: " + file.string() + " cannot be read (a directory `kernelscope study` wrote?)");
-  nlohmann::json results;
+  if (!in) throw std::invalid_argument("study --combine: " + file.string() + " cannot be read (" + why + ")");
   try {
-    in >> results;
+    nlohmann::json json;
+    in >> json;
+    return json;
   } catch (const nlohmann::json::exception& error) {
     throw std::invalid_argument("study --combine: " + file.string() + " is not JSON (" + error.what() + ")");
   }
+}
+
+// One seed of a finished study: its results, and every setting that must agree with the other seeds', flattened to
+// JSON pointers. results.json does not hold all of them (batch size, epochs, optimizer, data source, invariance images,
+// effective-rank points), so the run's own config.json is read too, without its seeds and without the data files'
+// paths on the machine that ran it (which may differ from one machine to the next for the same data).
+struct StudySeed {
+  nlohmann::json results;
+  nlohmann::json settings;  // {"/training/batch_size": 32, ...}
+};
+
+nlohmann::json seed_settings(const nlohmann::json& run, const std::filesystem::path& config_file) {
+  nlohmann::json config = read_json_file(config_file, "each seed's run/config.json tells its training settings, which must agree");
+  try {
+    config.at("training").erase("seed");
+    config.at("model").erase("seed");
+    config.at("data").erase("toy_seed");  // the toy data's seed is the run's --seed
+    config.at("data").erase("train_files");
+    config.at("data").erase("test_files");
+  } catch (const nlohmann::json::exception& error) {
+    throw std::invalid_argument("study --combine: " + config_file.string() + " is not a run's config.json (" + error.what() + ")");
+  }
+  nlohmann::json settings = config.flatten();
+  for (const char* key : kSameStudyKeys) settings["/results/" + std::string(key)] = run.at(key);
+  for (const char* pointer : {"/invariance/images", "/metrics/effective_rank_points"}) {
+    const nlohmann::json::json_pointer at(pointer);
+    settings["/results" + std::string(pointer)] = run.contains(at) ? run.at(at) : nlohmann::json();
+  }
+  return settings;
+}
+
+// The seeds of one finished study directory: its runs (several seeds, each in seed-S/) or itself (one seed).
+std::vector<StudySeed> seeds_of_study(const std::filesystem::path& directory) {
+  const std::filesystem::path file = directory / "results.json";
+  const nlohmann::json results = read_json_file(file, "a directory `kernelscope study` wrote?");
   if (results.contains("by_learning_rate")) throw std::invalid_argument("study --combine: " + file.string() + " is a learning-rate study; combine the lr-R/ directories of one rate instead");
-  std::vector<nlohmann::json> runs = results.contains("runs") ? results.at("runs").get<std::vector<nlohmann::json>>() : std::vector<nlohmann::json>{results};
-  for (const nlohmann::json& run : runs) {
+  const bool several = results.contains("runs");
+  std::vector<StudySeed> seeds;
+  for (const nlohmann::json& run : several ? results.at("runs") : nlohmann::json::array({results})) {
     if (!run.is_object() || !run.contains("seed")) throw std::invalid_argument("study --combine: " + file.string() + " holds a run without a \"seed\"");
     for (const char* key : kSameStudyKeys)
       if (!run.contains(key)) throw std::invalid_argument("study --combine: " + file.string() + " has no \"" + key + "\"");
+    const std::filesystem::path run_directory = several ? directory / ("seed-" + run.at("seed").dump()) / "run" : directory / "run";
+    seeds.push_back({run, seed_settings(run, run_directory / "config.json")});
   }
-  return runs;
+  return seeds;
+}
+
+// Refuses two seeds whose settings differ, naming the first setting that does and both directories.
+void check_same_study(const StudySeed& a, const std::string& a_origin, const StudySeed& b, const std::string& b_origin) {
+  nlohmann::json keys = a.settings;
+  keys.update(b.settings);  // the union of both seeds' settings
+  for (const auto& item : keys.items()) {
+    const nlohmann::json left = a.settings.value(item.key(), nlohmann::json("(absent)"));
+    const nlohmann::json right = b.settings.value(item.key(), nlohmann::json("(absent)"));
+    if (left != right)
+      throw std::invalid_argument("study --combine: \"" + item.key() + "\" is " + left.dump() + " in " + a_origin + " but " + right.dump() + " in " +
+                                  b_origin + ": not runs of one study");
+  }
 }
 
 // Several finished studies of the same configuration (seeds run apart, on other days or machines) summarised as one
@@ -384,26 +434,23 @@ std::vector<nlohmann::json> seeds_of_study(const std::filesystem::path& director
 int combine_studies(const StudyOptions& o) {
   if (o.combine.size() < 2) throw std::invalid_argument("study --combine: give two or more study directories, got " + std::to_string(o.combine.size()));
   RunWriter writer(o.out, {"study", o.overwrite, std::vector<std::filesystem::path>(o.combine.begin(), o.combine.end())});
-  std::vector<nlohmann::json> runs;
-  std::vector<std::string> origin;  // the directory each run came from, for the messages
+  std::vector<StudySeed> seeds;
+  std::vector<std::string> origin;  // the directory each seed came from, for the messages
   double seconds = 0.0;
   for (const std::string& directory : o.combine) {
-    for (nlohmann::json& run : seeds_of_study(directory)) {
-      for (size_t k = 0; k < runs.size(); ++k) {
-        if (runs[k].at("seed") == run.at("seed"))
-          throw std::invalid_argument("study --combine: seed " + run.at("seed").dump() + " is in both " + origin[k] + " and " + directory);
-        for (const char* key : kSameStudyKeys)
-          if (runs[k].at(key) != run.at(key))
-            throw std::invalid_argument("study --combine: \"" + std::string(key) + "\" is " + runs[k].at(key).dump() + " in " + origin[k] + " but " +
-                                        run.at(key).dump() + " in " + directory + ": not runs of one study");
+    for (StudySeed& seed : seeds_of_study(directory)) {
+      for (size_t k = 0; k < seeds.size(); ++k) {
+        if (seeds[k].results.at("seed") == seed.results.at("seed"))
+          throw std::invalid_argument("study --combine: seed " + seed.results.at("seed").dump() + " is in both " + origin[k] + " and " + directory);
+        check_same_study(seeds[k], origin[k], seed, directory);
       }
-      runs.push_back(std::move(run));
+      seeds.push_back(std::move(seed));
       origin.push_back(directory);
     }
-    nlohmann::json top;
-    std::ifstream(std::filesystem::path(directory) / "results.json") >> top;
-    seconds += top.value("seconds", 0.0);
+    seconds += read_json_file(std::filesystem::path(directory) / "results.json", "read a moment ago").value("seconds", 0.0);
   }
+  std::vector<nlohmann::json> runs;
+  for (StudySeed& seed : seeds) runs.push_back(std::move(seed.results));
   nlohmann::json results = summarise_seeds(runs);
   const std::vector<Claim> claims = study_claims(results);
   results["claims"] = claims_json(claims);

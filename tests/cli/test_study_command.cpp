@@ -161,7 +161,19 @@ TEST_CASE("kernelscope study --seeds K: independent runs, each as a one-seed stu
   REQUIRE(test::run_cli(other + "--seed 9 --no-kernel-files --out " + (dir / "other").string()).exit_code == 0);
   result = test::run_cli("study --combine " + (dir / "one").string() + "," + (dir / "other").string() + " --out " + (dir / "mixed").string());
   CHECK(result.exit_code != 0);
-  CHECK(result.output.find("\"train_size\" is 64") != std::string::npos);
+  CHECK(result.output.find("\"/data/train_size\" is 64") != std::string::npos);
+  // Settings results.json does not hold are read from each seed's run/config.json: another batch size is refused too,
+  // and a seed whose config.json is missing cannot be checked, so it is refused.
+  REQUIRE(test::run_cli(common + "--seed 7 --batch 16 --no-kernel-files --out " + (dir / "batch16").string()).exit_code == 0);
+  result = test::run_cli("study --combine " + (dir / "one").string() + "," + (dir / "batch16").string() + " --out " + (dir / "mixed").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find("\"/training/batch_size\" is 32") != std::string::npos);
+  fs::create_directories(dir / "bare");
+  fs::copy_file(dir / "6" / "results.json", dir / "bare" / "results.json");
+  result = test::run_cli("study --combine " + (dir / "4").string() + "," + (dir / "bare").string() + " --out " + (dir / "mixed").string());
+  CHECK(result.exit_code != 0);
+  CHECK(result.output.find((dir / "bare" / "run" / "config.json").string() + " cannot be read") != std::string::npos);
+  CHECK(!fs::exists(dir / "mixed"));
   result = test::run_cli("study --combine " + (dir / "4").string() + "," + (dir / "6").string() + " --arch vgg:8 --out " + (dir / "unused").string());
   CHECK(result.exit_code != 0);
   CHECK(result.output.find("--arch") != std::string::npos);
