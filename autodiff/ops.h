@@ -116,6 +116,10 @@ void conv2d_forward_sample_reference(double* out, const double* image, const dou
 enum class Accumulate { add, assign };
 void conv2d_backward_input_sample(double* dimage, const double* dout, const double* weight,  // (C, H, W), (O, Ho, Wo), (O, C, k, k)
                                   const Conv2dGeometry& g, Accumulate mode);
+// The same from Wᵀ, (C·k·k, O), for callers that form each sample's weight anyway (a segment's W_base + t·W_direction)
+// and can write it transposed at no extra pass.
+void conv2d_backward_input_sample_transposed(double* dimage, const double* dout, const double* weight_transposed,  // (C, H, W), (O, Ho, Wo), (C*k*k, O)
+                                             const Conv2dGeometry& g, Accumulate mode);
 // The column panel by the plain triple loop, folded back by the per-element col2im: the reference for the above.
 void conv2d_backward_input_sample_reference(double* dimage, const double* dout, const double* weight,  // (C, H, W), (O, Ho, Wo), (O, C, k, k)
                                             const Conv2dGeometry& g, Accumulate mode);

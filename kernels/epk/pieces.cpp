@@ -319,11 +319,16 @@ Tensor kept_output_at(const KeptOutputs& kept, int64_t layer, const std::vector<
   const Tensor& values = *output.values;
   const int64_t size = values.numel() / values.dim(0), points = output.degree + 1;
   Tensor out = Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(t.size())));  // every row resampled
-  for (size_t j = 0; j < t.size(); ++j) {
+  // Consecutive points on one kept piece (a piece's Gauss–Legendre nodes) in one resample call: the piece's values are
+  // read once for all of them. Each row is the same sum in the same order either way.
+  for (size_t j = 0; j < t.size();) {
     const size_t q = holding(output.pieces, t[j]);
     const Piece& holder = output.pieces[q];
-    const std::vector<double> u{2.0 * (t[j] - holder.a) / (holder.b - holder.a) - 1.0};
+    std::vector<double> u;
+    size_t end = j;
+    for (; end < t.size() && holding(output.pieces, t[end]) == q; ++end) u.push_back(2.0 * (t[end] - holder.a) / (holder.b - holder.a) - 1.0);
     resample(values.data() + static_cast<int64_t>(q) * points * size, size, output.degree, u, out.data() + static_cast<int64_t>(j) * size);
+    j = end;
   }
   return out;
 }

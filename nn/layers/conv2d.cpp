@@ -76,14 +76,16 @@ class Conv2d : public Layer {
       return previous;
     }
     Tensor previous = Tensor::uninitialised(with_batch(state.input.shape(), rows));  // every row is assigned below
-    // Row r pulls back through its sample's W_base + t·W_direction, formed once per sample.
+    // Row r pulls back through its sample's W_base + t·W_direction, formed once per sample, transposed as it is formed
+    // (the input gradient reads Wᵀ; no separate transpose pass).
     const int64_t image = g.in_channels * g.height * g.width, out_size = g.out_channels * g.out_height() * g.out_width();
     const int64_t samples = (rows + C - 1) / C;
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < samples; ++n) {
-      const SampleWeight sample = weight_at(*segment, (*segment->t)[static_cast<size_t>(n)]);
+      const SampleWeight sample = weight_at(*segment, (*segment->t)[static_cast<size_t>(n)], WeightLayout::transposed);
       for (int64_t r = n * C; r < std::min(rows, (n + 1) * C); ++r)
-        conv2d_backward_input_sample(previous.data() + r * image, signal.data() + r * out_size, sample.weight.data(), g, Accumulate::assign);
+        conv2d_backward_input_sample_transposed(previous.data() + r * image, signal.data() + r * out_size, sample.weight.data(), g,
+                                                Accumulate::assign);
     }
     return previous;
   }
@@ -106,16 +108,23 @@ class Conv2d : public Layer {
 
  private:
   // The weight (times the multiplier) and bias at base + t·direction, for one sample of a segment, in the calling
-  // thread's scratch (valid until its next call): no allocation per sample.
+  // thread's scratch (valid until its next call): no allocation per sample. Transposed: Wᵀ, (C·k·k, O), each entry
+  // the same expression as stored.
   struct SampleWeight {
     std::vector<double>& weight;
     std::vector<double>& bias;
   };
-  SampleWeight weight_at(const LayerSegment& segment, double t) const {
+  enum class WeightLayout { as_stored, transposed };
+  SampleWeight weight_at(const LayerSegment& segment, double t, WeightLayout layout = WeightLayout::as_stored) const {
     thread_local std::vector<double> weight, bias;
     const Tensor &w = segment.base[0], &d = segment.direction[0];
+    const int64_t O = o_.out_channels, patch = w.numel() / O;
     scratch_at_least(weight, w.numel());  // the conv layers share it: grown, not refilled
-    for (int64_t i = 0; i < w.numel(); ++i) weight[static_cast<size_t>(i)] = o_.weight_multiplier * (w[i] + t * d[i]);
+    if (layout == WeightLayout::as_stored)
+      for (int64_t i = 0; i < w.numel(); ++i) weight[static_cast<size_t>(i)] = o_.weight_multiplier * (w[i] + t * d[i]);
+    else
+      for (int64_t k = 0; k < patch; ++k)  // written in order, read O rows apart
+        for (int64_t o = 0; o < O; ++o) weight[static_cast<size_t>(k * O + o)] = o_.weight_multiplier * (w[o * patch + k] + t * d[o * patch + k]);
     bias.clear();
     if (o_.bias)
       for (int64_t o = 0; o < o_.out_channels; ++o) bias.push_back(segment.base[1][o] + t * segment.direction[1][o]);
