@@ -384,13 +384,17 @@ void panel_tile(const Store& store, const double* left, int64_t left_stride, int
 // Every register tile of a rows × columns product: tile(R, V, row, column) for blocks of Vectors vectors (then 2, then
 // 1) and Rows rows (then one at a time), R and V as std::integral_constant. Returns the first column no vector covers:
 // the caller's scalar remainder.
+// The rows of one column block: row_tile(R, row) for blocks of Rows rows, then one at a time.
+template <int Rows, class RowTile>
+void sweep_rows(int64_t rows, const RowTile& row_tile) {
+  int64_t r = 0;
+  for (; r + Rows <= rows; r += Rows) row_tile(std::integral_constant<int, Rows>{}, r);
+  for (; r < rows; ++r) row_tile(std::integral_constant<int, 1>{}, r);
+}
+
 template <int Rows, int Vectors, class Tile>
 int64_t sweep_tiles(int64_t rows, int64_t columns, const Tile& tile) {
-  const auto columns_of = [&](auto V, int64_t first) {
-    int64_t r = 0;
-    for (; r + Rows <= rows; r += Rows) tile(std::integral_constant<int, Rows>{}, V, r, first);
-    for (; r < rows; ++r) tile(std::integral_constant<int, 1>{}, V, r, first);
-  };
+  const auto columns_of = [&](auto V, int64_t first) { sweep_rows<Rows>(rows, [&](auto R, int64_t r) { tile(R, V, r, first); }); };
   int64_t c = 0;
   for (; c + Vectors * kLanes <= columns; c += Vectors * kLanes) columns_of(std::integral_constant<int, Vectors>{}, c);
   // Two vectors where they fit: twice the multiply-adds per broadcast left value of one (a weight gradient's 16 columns).
@@ -583,7 +587,6 @@ inline void store_first(double* at, Lanes x, int64_t count) {
 template <int R, int V>
 void input_gradient_tile(double* dimage, const double* left, const ShiftedDout& in, const Conv2dGeometry& g, int64_t c, int64_t q, Accumulate mode,
                          int64_t count = V * kLanes) {
-  static_assert(V >= 1, "a tile has at least one vector");
   const int64_t spatial = g.height * g.width, O = g.out_channels, offsets = g.kernel * g.kernel;
   const bool partial = count < V * kLanes;
   Lanes pixels[R][V];
@@ -639,12 +642,8 @@ void conv2d_backward_input_sample_transposed(double* dimage, const double* dout,
     });
     // The last spatial − covered < kLanes pixels (4 of a 14 × 14 image's 196): one partial vector per channels' tile,
     // not pixel by pixel (a scalar chain over O·k² strided reads per pixel, which took a third of this function's time).
-    if (covered < spatial) {
-      int64_t c = 0;
-      for (; c + kGradientRows <= g.in_channels; c += kGradientRows)
-        input_gradient_tile<kGradientRows, 1>(dimage, transposed, in, g, c, covered, mode, spatial - covered);
-      for (; c < g.in_channels; ++c) input_gradient_tile<1, 1>(dimage, transposed, in, g, c, covered, mode, spatial - covered);
-    }
+    if (covered < spatial)
+      sweep_rows<kGradientRows>(g.in_channels, [&](auto R, int64_t c) { input_gradient_tile<R(), 1>(dimage, transposed, in, g, c, covered, mode, spatial - covered); });
     return;
   }
   if (mode == Accumulate::assign) std::fill_n(dimage, g.in_channels * g.height * g.width, 0.0);

@@ -324,9 +324,10 @@ Tensor kept_output_at(const KeptOutputs& kept, int64_t layer, const std::vector<
   for (size_t j = 0; j < t.size();) {
     const size_t q = holding(output.pieces, t[j]);
     const Piece& holder = output.pieces[q];
-    std::vector<double> u;
-    size_t end = j;
-    for (; end < t.size() && holding(output.pieces, t[end]) == q; ++end) u.push_back(2.0 * (t[end] - holder.a) / (holder.b - holder.a) - 1.0);
+    const auto local = [&](double x) { return 2.0 * (x - holder.a) / (holder.b - holder.a) - 1.0; };
+    std::vector<double> u{local(t[j])};
+    size_t end = j + 1;
+    for (; end < t.size() && holding(output.pieces, t[end]) == q; ++end) u.push_back(local(t[end]));
     resample(values.data() + static_cast<int64_t>(q) * points * size, size, output.degree, u, out.data() + static_cast<int64_t>(j) * size);
     j = end;
   }
