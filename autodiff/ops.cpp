@@ -338,7 +338,8 @@ static double* scratch_columns(int64_t size) {
 // Why not Eigen here: a convolution's product has few output channels (16) against an im2col panel of 10⁵ values that
 // Eigen packs again before multiplying; read in place (its rows a padded stride apart, so they do not share cache sets),
 // the panel feeds register tiles directly. Every output is Σ_k left(r, k)·panel(k, c) summed in k order, one chain per
-// output, whatever the tile: the bits do not depend on the tile shape (nor, with -ffp-contract=off, on the machine).
+// output, whatever the tile: the bits do not depend on the tile shape. multiply_add
+// fuses exactly where the reference does, and in the portable build nowhere, so there not on the machine either.
 namespace {
 
 #if defined(__AVX512F__)
@@ -358,8 +359,11 @@ typedef double UnalignedLanes __attribute__((vector_size(kLanes * sizeof(double)
 // a·b + c as the vector tiles compute it: fused in the native build (the compiler contracts the tiles' a·b + c into FMA
 // instructions where the machine has them), a product then a sum in the portable build (-ffp-contract=off): the
 // reference and the tiles' edges round alike.
-inline double multiply_add(double a, double b, double c) {
 #if !defined(KERNELSCOPE_PORTABLE) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))
+#define KERNELSCOPE_FUSED_TILES 1  // one condition for the scalar and the vector form, so they always round alike
+#endif
+inline double multiply_add(double a, double b, double c) {
+#if defined(KERNELSCOPE_FUSED_TILES)
   return std::fma(a, b, c);
 #else
   return a * b + c;
@@ -371,14 +375,14 @@ inline double multiply_add(double a, double b, double c) {
 // avoid_fma_chains) keeps a·b + c chains unfused, and the tiles then rounded unlike the reference's std::fma.
 inline Lanes multiply_add(double a, Lanes b, Lanes c) {
   // set1 broadcasts straight from memory (a lane-filling loop became two shuffles per value on Zen 3: 20% slower).
-#if !defined(KERNELSCOPE_PORTABLE) && defined(__AVX512F__)
+#if defined(KERNELSCOPE_FUSED_TILES) && defined(__AVX512F__)
   return (Lanes)_mm512_fmadd_pd(_mm512_set1_pd(a), (__m512d)b, (__m512d)c);
-#elif !defined(KERNELSCOPE_PORTABLE) && defined(__FMA__) && defined(__AVX__)
+#elif defined(KERNELSCOPE_FUSED_TILES) && defined(__AVX__)
   return (Lanes)_mm256_fmadd_pd(_mm256_set1_pd(a), (__m256d)b, (__m256d)c);
-#elif !defined(KERNELSCOPE_PORTABLE) && defined(__FMA__)
-  return (Lanes)_mm_fmadd_pd(_mm_set1_pd(a), (__m128d)b, (__m128d)c);
-#elif !defined(KERNELSCOPE_PORTABLE) && defined(__ARM_FEATURE_FMA)
+#elif defined(KERNELSCOPE_FUSED_TILES) && defined(__aarch64__)
   return (Lanes)vfmaq_f64((float64x2_t)c, vdupq_n_f64(a), (float64x2_t)b);
+#elif defined(KERNELSCOPE_FUSED_TILES)
+  return (Lanes)_mm_fmadd_pd(_mm_set1_pd(a), (__m128d)b, (__m128d)c);
 #else
   return a * b + c;
 #endif
