@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -89,6 +91,54 @@ void clean_leftovers(const fs::path& final_path) {
   }
 }
 
+// What is at the final path must be nothing, or (with --overwrite) an earlier kernelscope output of the same kind.
+void check_replaceable(const fs::path& final_path, const OutputOptions& options) {
+  if (!fs::exists(fs::symlink_status(final_path))) return;
+  if (!options.overwrite) throw std::runtime_error(final_path.string() + " already exists; choose another --out or pass --overwrite");
+  if (!fs::is_directory(final_path) || marker_kind(final_path) != options.kind)
+    throw std::runtime_error(final_path.string() + " exists and is not an earlier kernelscope " + options.kind + " output (no " + kOutputMarker +
+                             " marker of that kind); --overwrite replaces only those: choose another --out");
+}
+
+// Takes the lock beside final_path with flock and returns its descriptor. The kernel drops a flock when its process
+// ends, however it ends, so no lock is ever stale and there is no moment, as there was with a pid file created by
+// O_EXCL and then written, when a second writer reads an empty lock and takes it over.
+int take_lock(const fs::path& lock, const fs::path& final_path) {
+  for (;;) {
+    const int fd = open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error("cannot write beside " + final_path.string() + ": " + std::strerror(errno) + "; choose another --out");
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      char pid[32] = {};
+      const ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+      close(fd);
+      if (error != EWOULDBLOCK) throw std::runtime_error("cannot lock " + final_path.string() + ": " + std::strerror(error) + "; choose another --out");
+      const std::string holder = got > 0 ? " (pid " + std::string(pid) + ")" : "";
+      throw std::runtime_error("another kernelscope" + holder + " is writing " + final_path.string() + "; wait for it or choose another --out");
+    }
+    // The writer before us removes the lock file when done; if it did so after our open, we hold a lock on a name no one
+    // else sees, and open again.
+    struct stat opened {}, named {};
+    if (fstat(fd, &opened) == 0 && stat(lock.c_str(), &named) == 0 && opened.st_dev == named.st_dev && opened.st_ino == named.st_ino) {
+      const std::string pid = std::to_string(getpid());  // for the message of a writer that finds the lock held
+      if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+        const int error = errno;
+        unlink(lock.c_str());
+        close(fd);
+        throw std::runtime_error("cannot write the lock beside " + final_path.string() + ": " + std::strerror(error) + "; choose another --out");
+      }
+      return fd;
+    }
+    close(fd);
+  }
+}
+
+// Removes the lock file while still holding the lock, then drops it (the order take_lock's inode check relies on).
+void release_lock(const fs::path& lock, int fd) {
+  unlink(lock.c_str());
+  close(fd);
+}
+
 }  // namespace
 
 fs::path temporary_output_path(const fs::path& final_path, const std::string& tag) {
@@ -101,31 +151,17 @@ fs::path temporary_output_path(const fs::path& final_path, const std::string& ta
 
 OutputDirectory::OutputDirectory(fs::path final_path, OutputOptions options) : final_(normalised(final_path)), options_(std::move(options)) {
   check_place(final_, options_);
-  if (fs::exists(fs::symlink_status(final_))) {
-    if (!options_.overwrite) throw std::runtime_error(final_.string() + " already exists; choose another --out or pass --overwrite");
-    if (!fs::is_directory(final_) || marker_kind(final_) != options_.kind)
-      throw std::runtime_error(final_.string() + " exists and is not an earlier kernelscope " + options_.kind + " output (no " + kOutputMarker +
-                               " marker of that kind); --overwrite replaces only those: choose another --out");
-  }
+  check_replaceable(final_, options_);  // before any side effect, so a refused --out leaves nothing behind
   if (!fs::is_directory(final_.parent_path())) fs::create_directories(final_.parent_path());
   lock_ = temporary_output_path(final_, "lock");
-  for (int attempt = 0; attempt < 2 && !locked_; ++attempt) {
-    const int fd = open(lock_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
-    if (fd >= 0) {
-      const std::string pid = std::to_string(getpid());
-      locked_ = write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
-      close(fd);
-      continue;
-    }
-    if (errno != EEXIST) throw std::runtime_error("cannot write beside " + final_.string() + ": " + std::strerror(errno) + "; choose another --out");
-    std::ifstream in(lock_);
-    long holder = 0;
-    in >> holder;
-    if (process_alive(holder))
-      throw std::runtime_error("another kernelscope (pid " + std::to_string(holder) + ") is writing " + final_.string() + "; wait for it or choose another --out");
-    fs::remove(lock_);  // a lock whose process is gone
+  lock_fd_ = take_lock(lock_, final_);
+  try {
+    // Again under the lock: another kernelscope may have finished this output between the first check and the lock.
+    check_replaceable(final_, options_);
+  } catch (...) {
+    release_lock(lock_, lock_fd_);  // a constructor that throws runs no destructor
+    throw;
   }
-  if (!locked_) throw std::runtime_error("cannot lock " + final_.string() + " for writing; choose another --out");
   clean_leftovers(final_);
   partial_ = temporary_output_path(final_, "partial");
   fs::create_directory(partial_);
@@ -135,7 +171,7 @@ OutputDirectory::OutputDirectory(fs::path final_path, OutputOptions options) : f
 OutputDirectory::~OutputDirectory() {
   std::error_code ignored;
   if (!finished_ && !partial_.empty()) fs::remove_all(partial_, ignored);
-  if (locked_) fs::remove(lock_, ignored);
+  if (lock_fd_ >= 0) release_lock(lock_, lock_fd_);
 }
 
 void OutputDirectory::finish() {

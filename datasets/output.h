@@ -37,7 +37,8 @@ class OutputDirectory {
  private:
   std::filesystem::path final_, partial_, lock_;
   OutputOptions options_;
-  bool finished_ = false, locked_ = false;
+  bool finished_ = false;
+  int lock_fd_ = -1;  // held (flock) from the constructor to the destructor
 };
 
 // A single-file output (a kernel .npy): created at once under a temporary name, so an unwritable --out fails before any

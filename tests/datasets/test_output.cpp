@@ -2,6 +2,8 @@
 // of interrupted runs are cleaned, and long names still get a temporary name.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -90,6 +92,25 @@ TEST_CASE("concurrent writers to one output: the second fails at once; leftovers
   int leftovers = 0;
   for (const auto& entry : fs::directory_iterator(s.dir)) leftovers += entry.path().filename().string().find("kernelscope-") != std::string::npos;
   CHECK(leftovers == 1);  // the live process's partial
+}
+
+TEST_CASE("a lock held but not yet written (no pid in it) still stops a second writer; an unheld one is taken") {
+  // The race CI met: a writer had created its lock file and not yet written its pid when a second writer read it empty,
+  // took it for a dead writer's and removed it, and both wrote. The lock is the flock now, not the pid in the file.
+  const test::ScratchDirectory s("output");
+  const fs::path lock = s.dir / ".out.kernelscope-lock";
+  const int fd = open(lock.c_str(), O_CREAT | O_RDWR, 0644);
+  REQUIRE(fd >= 0);
+  REQUIRE(flock(fd, LOCK_EX | LOCK_NB) == 0);
+  CHECK_THROWS_WITH(OutputDirectory(s.dir / "out", {"run", false, {}}), doctest::Contains("another kernelscope is writing"));
+  CHECK(fs::exists(lock));  // the loser leaves the holder's lock alone
+  close(fd);                 // the holder ends without removing its file, as a killed process does
+  {
+    OutputDirectory writer(s.dir / "out", {"run", false, {}});
+    writer.finish();
+  }
+  CHECK(fs::exists(s.dir / "out"));
+  CHECK_FALSE(fs::exists(lock));
 }
 
 TEST_CASE("a legal output name of 250 characters gets a short temporary name") {
