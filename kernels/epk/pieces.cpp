@@ -221,13 +221,14 @@ struct Sweep {
       const PieceInfo info = layer.piece();
       if (!model.chained(l)) values = shared(summed_input(l, pieces, *values, degree, kept));
       std::vector<Values> chunks;  // the sub-pieces' values in chunks, when split wrote them so
-      if (info.role == PieceRole::relu_like || info.role == PieceRole::max_window) chunks = split(l, pieces, values, degree);
+      bool applied = false;        // whether split ran layer l already: values or chunks are its output
+      if (info.role == PieceRole::relu_like || info.role == PieceRole::max_window) chunks = split(l, pieces, values, degree, applied);
       if (static_cast<int64_t>(pieces.size()) * (degree + 2) > kSweepRows && pieces.size() > 1) {
         if (chunks.empty()) chunks = in_chunks(*values, pieces.size(), degree);
-        descend_in_chunks(l, pieces, chunks, degree, kept);
+        descend_in_chunks(l, pieces, chunks, degree, kept, applied);
         return;
       }
-      values = shared(advance(l, pieces, *values, degree));
+      if (!applied) values = shared(advance(l, pieces, *values, degree));
       if (layer.parameterised()) ++degree;
       if (keeps(l)) keep(static_cast<int64_t>(l), pieces, values, degree, kept);
     }
@@ -240,13 +241,15 @@ struct Sweep {
 
   // Layer l and the rest of the walk, depth first on chunks of pieces, in order, so memory stays bounded and the bounds
   // stay sorted.
-  void descend_in_chunks(size_t l, const std::vector<Piece>& pieces, const std::vector<Values>& chunks, int64_t degree, const KeptOutputs& kept) {
+  // With `applied`, the chunks hold layer l's output already.
+  void descend_in_chunks(size_t l, const std::vector<Piece>& pieces, const std::vector<Values>& chunks, int64_t degree, const KeptOutputs& kept,
+                         bool applied) {
     const Layer& layer = *model.layers()[l];
     const size_t per_chunk = chunk_pieces(degree);
     for (size_t k = 0; k < chunks.size(); ++k) {
       const size_t first = k * per_chunk, last = std::min(pieces.size(), first + per_chunk);
       const std::vector<Piece> chunk(pieces.begin() + static_cast<int64_t>(first), pieces.begin() + static_cast<int64_t>(last));
-      Values next = shared(advance(l, chunk, *chunks[k], degree));
+      Values next = applied ? chunks[k] : shared(advance(l, chunk, *chunks[k], degree));
       const int64_t raised = degree + (layer.parameterised() ? 1 : 0);
       KeptOutputs chunk_kept = kept;
       if (keeps(l)) keep(static_cast<int64_t>(l), chunk, next, raised, chunk_kept);
@@ -308,7 +311,7 @@ struct Sweep {
     return rows;
   }
 
-  std::vector<Values> split(size_t l, std::vector<Piece>& pieces, Values& values, int64_t degree) const;
+  std::vector<Values> split(size_t l, std::vector<Piece>& pieces, Values& values, int64_t degree, bool& applied) const;
 };
 
 // Layer `layer`'s kept output at the points t, each interpolated on the kept piece that holds it.
@@ -369,11 +372,13 @@ Tensor Sweep::summed_input(size_t l, const std::vector<Piece>& pieces, const Ten
   return sum;
 }
 
-// The roots of nonlinear layer l on every piece; each piece becomes its sub-pieces, their values resampled from it.
+// The roots of nonlinear layer l on every piece; each piece becomes its sub-pieces, their values resampled from it and
+// passed through layer l at once (when any piece splits; then `applied` is set and the values are layer l's output).
 // When the sub-pieces are too many for one layer call, their values are written straight into the walk's chunks (no
 // copy later), and returned; otherwise into shared_values, and none are returned.
-std::vector<Values> Sweep::split(size_t l, std::vector<Piece>& pieces, Values& shared_values, int64_t degree) const {
+std::vector<Values> Sweep::split(size_t l, std::vector<Piece>& pieces, Values& shared_values, int64_t degree, bool& applied) const {
   const Tensor& values = *shared_values;
+  applied = false;
   if (degree == 0) return {};  // constant along the segment: nothing changes
   const NonlinearLayer* layer = nullptr;
   for (const NonlinearLayer& candidate : network.nonlinear)
@@ -403,26 +408,35 @@ std::vector<Values> Sweep::split(size_t l, std::vector<Piece>& pieces, Values& s
   }
   if (parents.size() == pieces.size()) return {};
   const size_t per_chunk = static_cast<int64_t>(parents.size()) * (degree + 2) > kSweepRows ? chunk_pieces(degree) : parents.size();
+  // Layer l itself runs on each sub-piece while its resampled values are still in cache, so the chunks hold its output:
+  // an elementwise or windowed layer gives each row the same bits alone as in a batch, and the walk skips its advance.
+  const Shape output_row = model.layers()[l]->output_shape(with_batch(values.shape(), 1));
+  const int64_t output_size = shape_numel(output_row);
   std::vector<Tensor> chunks;
   for (size_t first = 0; first < parents.size(); first += per_chunk)
-    chunks.push_back(Tensor::uninitialised(with_batch(values.shape(), static_cast<int64_t>(std::min(parents.size(), first + per_chunk) - first) * points)));  // every sub-piece written
+    chunks.push_back(Tensor::uninitialised(with_batch(output_row, static_cast<int64_t>(std::min(parents.size(), first + per_chunk) - first) * points)));  // every sub-piece written
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < static_cast<int64_t>(parents.size()); ++k) {
     const auto& [p, sub] = parents[static_cast<size_t>(k)];
     const Piece& parent = pieces[p];
     const double* from = values.data() + static_cast<int64_t>(p) * points * size;
-    double* to = chunks[static_cast<size_t>(k) / per_chunk].data() + static_cast<int64_t>(static_cast<size_t>(k) % per_chunk) * points * size;
+    thread_local Tensor input;  // (points, ...): one sub-piece's input to layer l
+    if (input.shape() != with_batch(values.shape(), points)) input = Tensor::uninitialised(with_batch(values.shape(), points));
     if (sub.a == parent.a && sub.b == parent.b) {
-      std::copy_n(from, points * size, to);
-      continue;
+      std::copy_n(from, points * size, input.data());
+    } else {
+      std::vector<double> u = chebyshev_points(degree, sub.a, sub.b);
+      for (double& x : u) x = 2.0 * (x - parent.a) / (parent.b - parent.a) - 1.0;
+      resample(from, size, degree, u, input.data());
     }
-    std::vector<double> u = chebyshev_points(degree, sub.a, sub.b);
-    for (double& x : u) x = 2.0 * (x - parent.a) / (parent.b - parent.a) - 1.0;
-    resample(from, size, degree, u, to);
+    const Tensor output = model.layers()[l]->apply(input, {}, nullptr);  // no parameters: the segment's t plays no part
+    double* to = chunks[static_cast<size_t>(k) / per_chunk].data() + static_cast<int64_t>(static_cast<size_t>(k) % per_chunk) * points * output_size;
+    std::copy_n(output.data(), points * output_size, to);
   }
   std::vector<Piece> split_pieces;
   for (const auto& entry : parents) split_pieces.push_back(entry.second);
   pieces = std::move(split_pieces);
+  applied = true;
   if (chunks.size() == 1) {
     shared_values = shared(std::move(chunks.front()));
     return {};
